@@ -1,0 +1,21 @@
+//! Registered scenarios. Their files live in the repository's `scenarios/` folder, so
+//! `collapse run golden-ratio` and `collapse run scenarios/golden-ratio.toml` are the
+//! same run.
+
+use collapse_core::ScenarioPlugin;
+
+collapse_core::inventory::submit! {
+    ScenarioPlugin {
+        name: "golden-ratio",
+        summary: "Min-norm with fresh-label mixing: the long-run risk is lowest at w = 1/φ ≈ 0.618",
+        toml: include_str!("../../../scenarios/golden-ratio.toml"),
+    }
+}
+
+collapse_core::inventory::submit! {
+    ScenarioPlugin {
+        name: "ridge-mixing",
+        summary: "Ridge with fresh-label mixing over a λ × w grid: w*(λ) rises from 1/φ towards 1",
+        toml: include_str!("../../../scenarios/ridge-mixing.toml"),
+    }
+}
