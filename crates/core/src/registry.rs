@@ -112,8 +112,23 @@ fn build_from_json<P: Params>(value: &Value, ctx: &BuildContext) -> Result<Built
 pub fn deserialize_strict<P: DeserializeOwned>(value: &Value) -> Result<P, CoreError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        CoreError::config(field, e.into_inner().to_string())
+        let mut field = if path == "." { String::new() } else { path };
+        let message = e.into_inner().to_string();
+        // serde reports a missing or unknown field at its parent; name the field itself.
+        for prefix in ["missing field `", "unknown field `"] {
+            if let Some(rest) = message.strip_prefix(prefix)
+                && let Some(name) = rest.split('`').next()
+            {
+                field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+                let message = if prefix.starts_with("missing") {
+                    "missing; this parameter is required".to_string()
+                } else {
+                    message.clone()
+                };
+                return CoreError::config(field, message);
+            }
+        }
+        CoreError::config(field, message)
     })
 }
 

@@ -1,0 +1,283 @@
+//! Integration tests of the real `collapse` binary: small scenarios, Parquet read back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use collapse_cli::output::read_parquet;
+use polars::prelude::*;
+
+const BASE: &str = r#"
+name = "tiny"
+seed = 3
+replicates = 6
+iterations = 4
+[design]
+n = 20
+p = 40
+noise_sd = 1.0
+[estimator]
+kind = "ridge"
+lambda = [0.0, 0.5]
+[schedule]
+kind = "constant"
+w = [0.5, 0.9]
+"#;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_collapse"))
+}
+
+fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name).unwrap().f64().unwrap().to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()
+}
+
+fn i64_col(df: &DataFrame, name: &str) -> Vec<i64> {
+    df.column(name).unwrap().i64().unwrap().to_vec().into_iter().map(|x| x.unwrap()).collect()
+}
+
+#[test]
+fn run_writes_four_files_with_the_documented_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), BASE);
+    let out = dir.path().join("out");
+    let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["runs.parquet", "summary.parquet", "scenario.toml", "manifest.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let runs = read_parquet(&out.join("runs.parquet")).unwrap();
+    // 2 λ × 2 w cells × 6 replicates × (4 + 1) iterations
+    assert_eq!(runs.height(), 4 * 6 * 5);
+    for c in [
+        "cell", "replicate", "iteration", "w", "risk", "risk_exact", "design.n", "design.p", "design.noise_sd",
+        "signal", "signal.radius", "covariance", "estimator", "estimator.lambda", "schedule", "schedule.w", "setting",
+    ] {
+        assert!(runs.column(c).is_ok(), "runs.parquet lacks column {c}");
+    }
+    let t = i64_col(&runs, "iteration");
+    let w = f64_col(&runs, "w");
+    let sw = f64_col(&runs, "schedule.w");
+    for i in 0..runs.height() {
+        let expected = if t[i] == 0 { 1.0 } else { sw[i] };
+        assert!((w[i] - expected).abs() < 1e-15, "row {i}: w = {} at t = {}", w[i], t[i]);
+    }
+    assert!(f64_col(&runs, "risk").iter().all(|r| r.is_finite() && *r >= 0.0));
+
+    // summary.risk_mean is the mean of runs.risk per (cell, iteration).
+    let summary = read_parquet(&out.join("summary.parquet")).unwrap();
+    assert_eq!(summary.height(), 4 * 5);
+    let (cells, iters, risks) = (i64_col(&runs, "cell"), t, f64_col(&runs, "risk"));
+    let (s_cell, s_t, s_mean, s_se) =
+        (i64_col(&summary, "cell"), i64_col(&summary, "iteration"), f64_col(&summary, "risk_mean"), f64_col(&summary, "risk_se"));
+    for k in 0..summary.height() {
+        let xs: Vec<f64> =
+            (0..runs.height()).filter(|&i| cells[i] == s_cell[k] && iters[i] == s_t[k]).map(|i| risks[i]).collect();
+        assert_eq!(xs.len(), 6);
+        let m = xs.iter().sum::<f64>() / 6.0;
+        let sd = (xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 5.0).sqrt();
+        assert!((s_mean[k] - m).abs() < 1e-12 * m.max(1.0));
+        assert!((s_se[k] - sd / 6f64.sqrt()).abs() < 1e-12 * m.max(1.0));
+    }
+    for c in ["replicates", "risk_exact_mean", "risk_theory", "z_exact", "estimator.lambda", "schedule.w"] {
+        assert!(summary.column(c).is_ok(), "summary.parquet lacks column {c}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seed"], 3);
+    assert_eq!(manifest["rows"]["runs"], 120);
+    // The saved scenario reruns to the same results.
+    let out2 = dir.path().join("out2");
+    let o = run(&["run", out.join("scenario.toml").to_str().unwrap(), "--out", out2.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("runs.parquet")).unwrap(), std::fs::read(out2.join("runs.parquet")).unwrap());
+}
+
+#[test]
+fn output_is_bit_identical_for_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), BASE);
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("t{threads}"));
+        let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--threads", threads]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        outs.push(out);
+    }
+    for f in ["runs.parquet", "summary.parquet", "scenario.toml"] {
+        assert_eq!(std::fs::read(outs[0].join(f)).unwrap(), std::fs::read(outs[1].join(f)).unwrap(), "{f} differs");
+    }
+    // ... and independent cells (no common random numbers) are deterministic too.
+    let mut indep = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("i{threads}"));
+        let o = run(&[
+            "run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--threads", threads,
+            "--set", "common_random_numbers=false",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        indep.push(std::fs::read(out.join("runs.parquet")).unwrap());
+    }
+    assert_eq!(indep[0], indep[1]);
+}
+
+/// Each bad input: exit code 2, one message naming the field and what is allowed, and
+/// no output directory.
+#[test]
+fn bad_input_exits_2_names_the_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), BASE);
+    let s = scenario.to_str().unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--set", "estimator.kind=lasso"], &["estimator.kind", "unknown estimator `lasso`", "ridge", "min-norm"]),
+        (&["--set", "estimator.lamda=0.1"], &["estimator", "unknown field `lamda`", "lambda"]),
+        (&["--set", "replicate=3"], &["unknown key `replicate`", "replicates"]),
+        (&["--set", "estimator.lambda=\"abc\""], &["estimator.lambda", "invalid type", "f64"]),
+        (&["--set", "schedule.w=1.5"], &["schedule.w", "[0, 1]", "1.5"]),
+        (&["--set", "schedule.w=[0.5,-0.1]"], &["schedule.w", "[0, 1]", "-0.1"]),
+        (&["--set", "estimator.lambda=-1"], &["estimator.lambda", ">= 0", "-1"]),
+        (&["--set", "design.n=0"], &["design.n", ">= 1"]),
+        (&["--set", "design.p=0"], &["design.p", ">= 1"]),
+        (&["--set", "estimator.kind=ols", "--set", "estimator.lambda=[]"], &["estimator"]),
+        (&["--set", "estimator=[]"], &["estimator", "table"]),
+        (&["--set", "estimator.lambda"], &["--set", "KEY=VALUE"]),
+        (&["--set", "schedule.w=[0.5,"], &["--set schedule.w", "cannot parse"]),
+        (&["--set", "replicates=0"], &["replicates", ">= 1"]),
+        (&["--set", "schedule.w={ from = 0, to = 1 }"], &["schedule.w", "steps"]),
+    ];
+    for (k, (extra, needles)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("out{k}"));
+        let mut args = vec!["run", s, "--out", out.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        for n in *needles {
+            assert!(err.contains(n), "{extra:?}: message lacks `{n}`: {err}");
+        }
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: not one line: {err}");
+        assert!(!out.exists(), "{extra:?}: output directory was created");
+    }
+}
+
+#[test]
+fn ols_with_more_features_than_samples_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE.replace("kind = \"ridge\"\nlambda = [0.0, 0.5]", "kind = \"ols\"");
+    let scenario = write_scenario(dir.path(), &text);
+    let out = dir.path().join("out");
+    let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("estimator.kind") && err.contains("n >= design.p") && err.contains("min-norm"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn unwritable_out_is_rejected_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), BASE);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    for out in [file.join("sub"), file.clone()] {
+        let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("--out"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
+fn unknown_scenario_and_missing_file_are_user_errors() {
+    let o = run(&["run", "no-such-scenario", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("golden-ratio"), "{}", stderr(&o));
+    let o = run(&["validate", "missing.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"));
+    let o = run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_toml_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), "name = \"x\"\nreplicates = [");
+    let o = run(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("scenario.toml") && stderr(&o).contains("invalid TOML"), "{}", stderr(&o));
+}
+
+#[test]
+fn list_describe_schema_validate() {
+    let o = run(&["list", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<String> =
+        v.as_array().unwrap().iter().map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
+    for expected in [
+        "estimator/ridge", "estimator/min-norm", "estimator/ols", "covariance/isotropic", "covariance/spiked",
+        "covariance/equicorrelated", "covariance/power-law", "covariance/ar1", "covariance/diagonal", "signal/random",
+        "signal/aligned", "signal/power-law", "signal/fixed", "schedule/constant", "schedule/golden-ratio",
+        "schedule/dynamic", "schedule/list", "setting/fresh-labels", "scenario/golden-ratio", "scenario/ridge-mixing",
+    ] {
+        assert!(names.contains(&expected.to_string()), "{expected} not registered: {names:?}");
+    }
+    let o = run(&["describe", "estimator", "ridge"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(text.contains("lambda") && text.contains(">= 0") && text.contains("example"), "{text}");
+    let o = run(&["describe", "estimator", "lasso"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ridge"));
+    let o = run(&["schema"]);
+    assert!(o.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let variants = schema["properties"]["estimator"]["oneOf"].as_array().unwrap();
+    assert!(variants.iter().any(|v| v["properties"]["kind"]["const"] == "ridge"));
+    let o = run(&["validate", "golden-ratio", "--set", "replicates=5"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text.contains("13 cells") && text.contains("5 replicates"), "{text}");
+}
+
+/// The main result: the best printed w is within 0.05 of 1/φ, and the final risk at
+/// w ≈ 0.618 agrees with B + c(w)V (isotropic: B = r²(1 − 1/γ), V = σ²/(γ − 1)) within
+/// 4 standard errors plus the finite-n gap c(w)·σ²·(n/(p−n−1) − 1/(γ−1)).
+#[test]
+fn golden_ratio_scenario_finds_inverse_golden_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gr");
+    let o = run(&["run", "golden-ratio", "--out", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let best_line = text.lines().find(|l| l.contains("best schedule.w")).unwrap();
+    let best: f64 = best_line.split('=').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!((best - 0.618).abs() <= 0.05, "{best_line}");
+    let summary = read_parquet(&out.join("summary.parquet")).unwrap();
+    let (t, w, mean, se) =
+        (i64_col(&summary, "iteration"), f64_col(&summary, "w"), f64_col(&summary, "risk_mean"), f64_col(&summary, "risk_se"));
+    let last = *t.iter().max().unwrap();
+    let k = (0..summary.height()).find(|&i| t[i] == last && (w[i] - 0.618).abs() < 1e-9).unwrap();
+    let (n, p, gamma) = (200.0, 400.0, 2.0);
+    let c = |w: f64| (w * w + (1.0 - w) * (1.0 - w)) / (w * (2.0 - w));
+    let limit = (1.0 - 1.0 / gamma) + c(0.618) / (gamma - 1.0);
+    let gap = c(0.618) * (n / (p - n - 1.0) - 1.0 / (gamma - 1.0));
+    assert!((mean[k] - limit).abs() <= 4.0 * se[k] + gap, "risk {} ± {} vs {limit} (+{gap})", mean[k], se[k]);
+    let theory = f64_col(&summary, "risk_theory");
+    assert!((theory[k] - limit).abs() < 1e-6, "risk_theory {} vs {limit}", theory[k]);
+}

@@ -1,0 +1,37 @@
+//! Asymptotic and exact risk formulas for iterative regression with real and synthetic
+//! labels ("model collapse"), as specified in THEORY.md (shared with the rest of the
+//! project; section numbers in the docs refer to it).
+//!
+//! * [`mixing`]: scalar variance-inflation factors of the label-mixing recursion
+//!   (§A.3, §A.4, §B.(i), §D.2).
+//! * [`spectrum`]: spectral distributions, the effective regularisation `κ`, `D2`-type
+//!   functionals and Marchenko–Pastur closed forms (§A.5, §A.6).
+//! * [`limits`]: limiting and exact expected risks for min-norm and ridge under mixing, the
+//!   finite-`t` isotropic path, the settings of §B and the generator chains of §C.
+//! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (§A.5).
+//!
+//! Conventions: ridge `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, `γ = p/n`, risk `‖β̂ − β‖²_Σ` (no `+σ²`),
+//! `r² = ‖β‖²`, noise variance `σ²`. The crate is pure `f64` arithmetic with no dependencies.
+
+pub mod error;
+pub mod limits;
+pub mod mixing;
+pub mod optimal;
+pub mod spectrum;
+
+pub use error::TheoryError;
+pub use limits::{
+    BiasVariance, ChainRisk, ChainSetup, RidgeMixingEvaluator, chain_ols_error, chain_overparam_error,
+    chain_ridge_isotropic, fixed_labels_min_norm_isotropic, fixed_labels_min_norm_isotropic_limit,
+    fixed_labels_ridge_limit, fresh_covariates_isotropic, fresh_covariates_isotropic_limit, isotropic_path,
+    min_norm_isotropic, min_norm_isotropic_finite, min_norm_limit, mixing_limit_min_norm, mixing_min_norm_isotropic_at,
+    partial_labels_limit, ridge_mixing_isotropic, ridge_mixing_limit,
+};
+pub use mixing::{
+    GOLDEN_W, c, c_k, c_t, dynamic_weights, fixed_labels_factor, fixed_labels_factor_limit, optimal_w_noise_ratio,
+    variance_factors,
+};
+pub use optimal::{OptimalPoint, optimal_w, optimal_w_curve};
+pub use spectrum::{
+    Spectrum, d2, d2_cross, df1, kappa, kappa_with_hint, mp_m, mp_m_prime, one_minus_d2_cross, stieltjes,
+};
