@@ -21,6 +21,7 @@ use collapse_theory as _;
 pub mod output;
 pub mod report;
 pub mod scenarios;
+pub mod theory_cmd;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,27 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Asymptotic predictions for a scenario, without simulating: limit risk per cell,
+    /// w*(λ) and the risk there, or a curve over λ or w.
+    Theory {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Compute a curve: `lambda` (w*(λ) over a log grid) or `w` (limit risk over w).
+        #[arg(long, value_enum)]
+        curve: Option<theory_cmd::Curve>,
+        /// Grid points of the curve.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        points: u32,
+        /// log10 of the smallest λ of `--curve lambda`.
+        #[arg(long, default_value_t = -3.0, allow_negative_numbers = true)]
+        log_lambda_min: f64,
+        /// log10 of the largest λ of `--curve lambda`.
+        #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+        log_lambda_max: f64,
+        /// Also write theory.parquet into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +186,30 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Validate(args) => validate(&args),
         Command::Run { scenario, out, threads, quiet } => {
             run_scenario(&scenario, out.as_deref(), threads.map(usize::from).unwrap_or(0), quiet)
+        }
+        Command::Theory { scenario, curve, points, log_lambda_min, log_lambda_max, out } => {
+            if !(log_lambda_min.is_finite() && log_lambda_max.is_finite() && log_lambda_min < log_lambda_max) {
+                return Err(UserError::new(format!(
+                    "--log-lambda-min ({log_lambda_min}) must be finite and below --log-lambda-max ({log_lambda_max})"
+                ))
+                .into());
+            }
+            let s = load_scenario(&scenario.scenario, &scenario.set)?;
+            if let Some(dir) = &out {
+                output::check_writable(dir)?;
+            }
+            let opts = theory_cmd::TheoryOptions {
+                curve,
+                points: points as usize,
+                lambda_range: (log_lambda_min, log_lambda_max),
+            };
+            let (text, table) = theory_cmd::theory(&s, &opts)?;
+            print!("{text}");
+            if let Some(dir) = &out {
+                output::write_all(dir, vec![output::Artifact::Parquet("theory.parquet", output::to_dataframe(&table)?)])?;
+                println!("wrote {}", dir.join("theory.parquet").display());
+            }
+            Ok(())
         }
     }
 }

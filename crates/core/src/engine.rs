@@ -119,8 +119,8 @@ pub enum ColumnData {
     Float(Vec<Option<f64>>),
     /// Booleans.
     Bool(Vec<bool>),
-    /// Strings.
-    Str(Vec<String>),
+    /// Strings; `None` is null.
+    Str(Vec<Option<String>>),
 }
 
 impl ColumnData {
@@ -164,9 +164,12 @@ impl Table {
 fn param_columns(scenario: &ResolvedScenario, repeat: impl Fn(usize) -> usize) -> Vec<(String, ColumnData)> {
     let names = scenario.column_names();
     let mut out = Vec::with_capacity(names.len());
-    for (j, name) in names.iter().enumerate() {
-        let values: Vec<&ParamValue> = scenario.cells.iter().map(|c| &c.columns[j].1).collect();
+    for name in &names {
+        // Cells of different plugin kinds have different parameters: absent is null.
+        let values: Vec<&ParamValue> =
+            scenario.cells.iter().map(|c| c.column(name).unwrap_or(&ParamValue::Null)).collect();
         let all_int = values.iter().all(|v| matches!(v, ParamValue::Int(_)));
+        let all_int = all_int && !values.is_empty();
         let all_num = values.iter().all(|v| matches!(v, ParamValue::Int(_) | ParamValue::Float(_) | ParamValue::Null));
         let all_bool = values.iter().all(|v| matches!(v, ParamValue::Bool(_)));
         let data = if all_int {
@@ -205,7 +208,14 @@ fn param_columns(scenario: &ResolvedScenario, repeat: impl Fn(usize) -> usize) -
             )
         } else {
             ColumnData::Str(
-                values.iter().enumerate().flat_map(|(c, v)| std::iter::repeat_n(v.render(), repeat(c))).collect(),
+                values
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(c, v)| {
+                        let s = if matches!(v, ParamValue::Null) { None } else { Some(v.render()) };
+                        std::iter::repeat_n(s, repeat(c))
+                    })
+                    .collect(),
             )
         };
         out.push((name.clone(), data));

@@ -128,7 +128,8 @@ pub struct Axis {
 impl Axis {
     /// Column name `section.key`.
     pub fn column(&self) -> String {
-        format!("{}.{}", self.section, self.key)
+        // A swept plugin kind is the section's own column (`covariance`), as in Parquet.
+        if self.key == "kind" { self.section.clone() } else { format!("{}.{}", self.section, self.key) }
     }
 }
 
@@ -216,7 +217,17 @@ pub struct ResolvedScenario {
 impl ResolvedScenario {
     /// Names of the parameter columns, in order.
     pub fn column_names(&self) -> Vec<String> {
-        self.cells.first().map(|c| c.columns.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default()
+        // The union over cells, in order of first appearance (kind sweeps give cells
+        // different parameter sets).
+        let mut names: Vec<String> = Vec::new();
+        for c in &self.cells {
+            for (n, _) in &c.columns {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        names
     }
 
     /// The resolved scenario as TOML text (what `scenario.toml` holds).
@@ -491,10 +502,11 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
     // Sections: generic tables split into `kind`, fixed parameters and sweep axes.
     let mut axes = Vec::new();
     let mut fixed: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
-    let mut kinds: BTreeMap<&str, String> = BTreeMap::new();
+    let mut kinds: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut per_kind: BTreeMap<&str, BTreeMap<String, Map<String, Value>>> = BTreeMap::new();
     let design_schema = serde_json::to_value(schemars::schema_for!(DesignParams)).unwrap_or(Value::Null);
     for section in std::iter::once("design").chain(PLUGIN_SECTIONS) {
-        let table = match root.get(section) {
+        let mut table = match root.get(section) {
             Some(Value::Object(t)) => t.clone(),
             Some(v) => return Err(CoreError::config(section, format!("must be a table ([{section}]), got {v}"))),
             None => match default_kind(section) {
@@ -505,17 +517,61 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         let schema = if section == "design" {
             design_schema.clone()
         } else {
-            let kind = match table.get("kind") {
-                Some(Value::String(k)) => k.clone(),
-                Some(v) => return Err(CoreError::config(format!("{section}.kind"), format!("must be a string, got {v}"))),
+            let field = format!("{section}.kind");
+            let names: Vec<String> = match table.get("kind") {
+                Some(Value::String(k)) => vec![k.clone()],
+                // A list of kinds sweeps the plugin itself; each kind's own parameters
+                // sit in a sub-table named after it (`[covariance.spiked] spikes = [4.0]`).
+                Some(Value::Array(items)) if !items.is_empty() => {
+                    let mut names = Vec::new();
+                    for it in items {
+                        match it.as_str() {
+                            Some(k) if !names.iter().any(|n: &String| n == k) => names.push(k.to_string()),
+                            Some(k) => return Err(CoreError::config(&field, format!("`{k}` is listed twice"))),
+                            None => return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {it}"))),
+                        }
+                    }
+                    names
+                }
+                Some(v) => return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {v}"))),
                 None => match default_kind(section) {
-                    Some(k) => k.to_string(),
-                    None => return Err(CoreError::config(format!("{section}.kind"), "missing; name a plugin")),
+                    Some(k) => vec![k.to_string()],
+                    None => return Err(CoreError::config(&field, "missing; name a plugin")),
                 },
             };
-            let schema = section_schema(section, &kind).map_err(|e| e.in_section(section))?;
-            kinds.insert(section, kind);
-            schema
+            let mut merged = Map::new();
+            for kind in &names {
+                let schema = section_schema(section, kind).map_err(|e| e.in_section(section))?;
+                if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                    for (k, v) in props {
+                        merged.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            if names.len() > 1 {
+                let mut specific = BTreeMap::new();
+                for kind in &names {
+                    match table.remove(kind) {
+                        Some(Value::Object(m)) => {
+                            specific.insert(kind.clone(), m);
+                        }
+                        Some(v) => {
+                            return Err(CoreError::config(format!("{section}.{kind}"), format!("must be a table of `{kind}` parameters, got {v}")));
+                        }
+                        None => {
+                            specific.insert(kind.clone(), Map::new());
+                        }
+                    }
+                }
+                per_kind.insert(section, specific);
+                axes.push(Axis {
+                    section: section.to_string(),
+                    key: "kind".to_string(),
+                    values: names.iter().map(|k| Value::from(k.as_str())).collect(),
+                });
+            }
+            kinds.insert(section, names);
+            Value::Object(Map::from_iter([("properties".to_string(), Value::Object(merged))]))
         };
         let mut f = Map::new();
         split_section(section, &table, &schema, &mut f, &mut axes)?;
@@ -545,11 +601,25 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         }
         coords.reverse();
         let mut params = fixed.clone();
+        let mut cell_kinds: BTreeMap<&str, String> =
+            kinds.iter().map(|(s, names)| (*s, names.first().cloned().unwrap_or_default())).collect();
         for (axis, v) in axes.iter().zip(&coords) {
-            if let Some(m) = params.get_mut(axis.section.as_str()) {
+            if axis.key == "kind" {
+                if let (Some(k), Some(slot)) = (v.as_str(), cell_kinds.get_mut(axis.section.as_str())) {
+                    *slot = k.to_string();
+                }
+            } else if let Some(m) = params.get_mut(axis.section.as_str()) {
                 m.insert(axis.key.clone(), v.clone());
             }
         }
+        for (section, specific) in &per_kind {
+            if let (Some(extra), Some(m)) = (specific.get(&cell_kinds[section]), params.get_mut(section)) {
+                for (k, v) in extra {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let kinds = &cell_kinds;
         let design_value = Value::Object(params["design"].clone());
         let design: DesignParams = registry::deserialize_strict(&design_value).map_err(|e| e.in_section("design"))?;
         if design.n == 0 {
@@ -571,7 +641,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
             for (k, v) in built_params {
                 columns.push((format!("{section}.{k}"), ParamValue::from_json(v)));
             }
-            if index == 0 {
+            if index == 0 && !per_kind.contains_key(section) {
                 defaults.insert(section, built_params.clone());
             }
         };
@@ -686,7 +756,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
     for section in std::iter::once("design").chain(PLUGIN_SECTIONS) {
         let entry = resolved.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if let Some(t) = entry.as_table_mut() {
-            if let Some(kind) = kinds.get(section) {
+            if let Some([kind]) = kinds.get(section).map(Vec::as_slice) {
                 t.entry("kind".to_string()).or_insert_with(|| toml::Value::String(kind.clone()));
             }
             let section_defaults = if section == "design" {

@@ -277,3 +277,52 @@ mod tests {
         assert_eq!(w, vec![1.0, 0.5, 0.5, 0.5]);
     }
 }
+
+/// The theory-optimal constant weight: w = w*(λ) = argmin_w R_∞(λ, w), the stationary
+/// risk of ridge under fresh-label mixing for the cell's estimator, covariance spectrum
+/// H, signal distribution G, aspect ratio γ = p/n, signal strength r² and noise σ²
+/// (THEORY.md §A.5), found by a bracketing 1-D minimiser; w = 1/φ for min-norm / OLS.
+/// It assumes synthetic labels carry the same noise level as real ones.
+///
+/// No parameters. Errors: an estimator that is not ridge-like (no penalty to optimise
+/// for), or a signal that cannot say how ‖β‖² spreads over Σ's eigenbasis.
+///
+/// Reference: Garg, Bhattacharya, Sur (2025), §3.2 (optimal mixing for ridge).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimalParams {}
+
+/// See [`OptimalParams`].
+#[derive(Debug, Clone, Copy)]
+pub struct Optimal;
+
+impl Schedule for Optimal {
+    fn weights(&self, cell: &CellView<'_>) -> Result<Vec<f64>, CoreError> {
+        let inputs = collapse_theory::models::Inputs::from_view(cell).ok_or_else(|| {
+            CoreError::config(
+                "kind",
+                "`optimal` needs a ridge-like estimator (ridge, min-norm, ols) and a signal with a known spread over Σ's eigenbasis",
+            )
+        })?;
+        let w = if inputs.lambda > 0.0 {
+            collapse_theory::optimal_w(&inputs.h, &inputs.g, inputs.gamma, inputs.r2, inputs.sigma2, inputs.lambda)
+                .map_err(|e| CoreError::numerical("optimal weight", e.to_string()))?
+                .0
+        } else {
+            INVERSE_GOLDEN_RATIO
+        };
+        Ok(with_first_real(cell.iterations, |_| w))
+    }
+}
+
+impl Params for OptimalParams {
+    type Target = dyn Schedule;
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
+        Ok(Box::new(Optimal))
+    }
+    fn example() -> Self {
+        OptimalParams {}
+    }
+}
+
+collapse_core::inventory::submit! { SchedulePlugin::new::<OptimalParams>("optimal", "Constant w = w*(λ) from the asymptotic theory (1/φ for min-norm)") }

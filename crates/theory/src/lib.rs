@@ -16,6 +16,8 @@
 pub mod error;
 pub mod limits;
 pub mod mixing;
+#[cfg(feature = "plugins")]
+pub mod models;
 pub mod optimal;
 pub mod spectrum;
 
