@@ -30,10 +30,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use collapse_core::CoreError;
 use collapse_core::engine::{self, RunResults};
 use collapse_core::registry::{self, Kind};
 use collapse_core::spec::{self, ResolvedScenario};
-use collapse_core::CoreError;
 use serde_json::{Value, json};
 
 /// An error caused by the user's input: printed as one line, exit code 2.
@@ -56,7 +56,11 @@ impl std::fmt::Display for UserError {
 impl std::error::Error for UserError {}
 
 #[derive(Debug, Parser)]
-#[command(name = "collapse", version, about = "Model collapse in iterative regression: simulate, compare with exact and asymptotic risk, write tidy Parquet.")]
+#[command(
+    name = "collapse",
+    version,
+    about = "Model collapse in iterative regression: simulate, compare with exact and asymptotic risk, write tidy Parquet."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +70,7 @@ struct Cli {
 enum Command {
     /// List registered plugins (all kinds, or one kind).
     List {
-        /// estimator, covariance, signal, schedule, setting or scenario.
+        /// estimator, covariance, signal, schedule, setting, scenario or theory.
         kind: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -206,7 +210,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             let (text, table) = theory_cmd::theory(&s, &opts)?;
             print!("{text}");
             if let Some(dir) = &out {
-                output::write_all(dir, vec![output::Artifact::Parquet("theory.parquet", output::to_dataframe(&table)?)])?;
+                output::write_all(
+                    dir,
+                    vec![output::Artifact::Parquet("theory.parquet", output::to_dataframe(&table)?)],
+                )?;
                 println!("wrote {}", dir.join("theory.parquet").display());
             }
             Ok(())
@@ -289,7 +296,10 @@ fn describe(kind: &str, name: &str) -> Result<()> {
                     range.push(format!("one of {e}"));
                 }
                 let desc = v.get("description").and_then(Value::as_str).unwrap_or("");
-                println!("  {k}: {ty}, {default}{}\n      {desc}", if range.is_empty() { String::new() } else { format!(", {}", range.join(", ")) });
+                println!(
+                    "  {k}: {ty}, {default}{}\n      {desc}",
+                    if range.is_empty() { String::new() } else { format!(", {}", range.join(", ")) }
+                );
             }
         }
         _ => println!("  (none)"),
@@ -313,7 +323,10 @@ fn describe(kind: &str, name: &str) -> Result<()> {
 pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScenario> {
     let path = Path::new(name_or_file);
     let (text, origin) = if path.is_file() {
-        (std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?, name_or_file.to_string())
+        (
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+            name_or_file.to_string(),
+        )
     } else if name_or_file.ends_with(".toml") || name_or_file.contains(std::path::MAIN_SEPARATOR) {
         return Err(UserError::new(format!("scenario file `{name_or_file}` does not exist")).into());
     } else {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use collapse_core::{ColumnData, Table};
-use polars::prelude::{Column, DataFrame, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr, SerReader, Series};
+use polars::prelude::{
+    Column, DataFrame, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr, SerReader, Series,
+};
 
 use crate::UserError;
 
@@ -90,7 +92,9 @@ pub fn write_all(dir: &Path, artifacts: Vec<Artifact<'_>>) -> Result<()> {
     let result = (|| -> Result<()> {
         for artifact in artifacts {
             let (name, tmp) = match &artifact {
-                Artifact::Parquet(n, _) | Artifact::Text(n, _) => (*n, dir.join(format!(".{n}.tmp-{}", std::process::id()))),
+                Artifact::Parquet(n, _) | Artifact::Text(n, _) => {
+                    (*n, dir.join(format!(".{n}.tmp-{}", std::process::id())))
+                }
             };
             temps.push((tmp.clone(), dir.join(name)));
             match artifact {
@@ -107,7 +111,8 @@ pub fn write_all(dir: &Path, artifacts: Vec<Artifact<'_>>) -> Result<()> {
             }
         }
         for (tmp, fin) in &temps {
-            std::fs::rename(tmp, fin).with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
+            std::fs::rename(tmp, fin)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
         }
         Ok(())
     })();

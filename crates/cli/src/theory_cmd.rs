@@ -65,7 +65,11 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     match opts.curve {
         None => {
-            let _ = writeln!(out, "{:>5}  {:<40} {:>10} {:>8} {:>12} {:>8} {:>12}", "cell", "cell", "lambda", "w", "risk_limit", "w*", "risk(w*)");
+            let _ = writeln!(
+                out,
+                "{:>5}  {:<40} {:>10} {:>8} {:>12} {:>8} {:>12}",
+                "cell", "cell", "lambda", "w", "risk_limit", "w*", "risk(w*)"
+            );
             for (c, inp) in inputs.iter().enumerate() {
                 let Some(i) = inp else { continue };
                 let w = *s.cells[c].weights.last().unwrap_or(&1.0);
@@ -97,14 +101,27 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 seen.push(l.clone());
                 let curve = optimal_w_curve(&i.h, &i.g, i.gamma, i.r2, i.sigma2, &lambdas).map_err(err)?;
                 let ws: Vec<f64> = curve.iter().map(|p| p.w).collect();
-                let (wmin, wmax) = ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w)));
+                let (wmin, wmax) =
+                    ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w)));
                 let dips = ws.windows(2).filter(|p| p[1] < p[0] - 1e-9).count();
-                let _ = writeln!(out, "{l}: w*(λ) for λ in [1e{a}, 1e{b}] ({n} points): min {wmin:.4}, max {wmax:.4}, within [1/2, 1]: {}", wmin >= 0.5 - 1e-9 && wmax <= 1.0 + 1e-12);
+                let _ = writeln!(
+                    out,
+                    "{l}: w*(λ) for λ in [1e{a}, 1e{b}] ({n} points): min {wmin:.4}, max {wmax:.4}, within [1/2, 1]: {}",
+                    wmin >= 0.5 - 1e-9 && wmax <= 1.0 + 1e-12
+                );
                 if dips == 0 {
                     let _ = writeln!(out, "  w* is non-decreasing in λ over the grid");
                 } else {
-                    let turn = ws.iter().enumerate().min_by(|x, y| x.1.total_cmp(y.1)).map(|(k, _)| lambdas[k]).unwrap_or(f64::NAN);
-                    let _ = writeln!(out, "  w* decreases on {dips} grid steps: it dips below 1/φ for small λ (lowest at λ ≈ {turn:.3e}) before rising towards 1");
+                    let turn = ws
+                        .iter()
+                        .enumerate()
+                        .min_by(|x, y| x.1.total_cmp(y.1))
+                        .map(|(k, _)| lambdas[k])
+                        .unwrap_or(f64::NAN);
+                    let _ = writeln!(
+                        out,
+                        "  w* decreases on {dips} grid steps: it dips below 1/φ for small λ (lowest at λ ≈ {turn:.3e}) before rising towards 1"
+                    );
                 }
                 let _ = writeln!(out, "  {:>12} {:>8} {:>12}", "lambda", "w*", "risk(w*)");
                 let step = (n / 12).max(1);

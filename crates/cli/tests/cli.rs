@@ -1,4 +1,5 @@
 //! Integration tests of the real `collapse` binary: small scenarios, Parquet read back.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -63,8 +64,23 @@ fn run_writes_four_files_with_the_documented_columns() {
     // 2 λ × 2 w cells × 6 replicates × (4 + 1) iterations
     assert_eq!(runs.height(), 4 * 6 * 5);
     for c in [
-        "cell", "replicate", "iteration", "w", "risk", "risk_exact", "design.n", "design.p", "design.noise_sd",
-        "signal", "signal.radius", "covariance", "estimator", "estimator.lambda", "schedule", "schedule.w", "setting",
+        "cell",
+        "replicate",
+        "iteration",
+        "w",
+        "risk",
+        "risk_exact",
+        "design.n",
+        "design.p",
+        "design.noise_sd",
+        "signal",
+        "signal.radius",
+        "covariance",
+        "estimator",
+        "estimator.lambda",
+        "schedule",
+        "schedule.w",
+        "setting",
     ] {
         assert!(runs.column(c).is_ok(), "runs.parquet lacks column {c}");
     }
@@ -81,8 +97,12 @@ fn run_writes_four_files_with_the_documented_columns() {
     let summary = read_parquet(&out.join("summary.parquet")).unwrap();
     assert_eq!(summary.height(), 4 * 5);
     let (cells, iters, risks) = (i64_col(&runs, "cell"), t, f64_col(&runs, "risk"));
-    let (s_cell, s_t, s_mean, s_se) =
-        (i64_col(&summary, "cell"), i64_col(&summary, "iteration"), f64_col(&summary, "risk_mean"), f64_col(&summary, "risk_se"));
+    let (s_cell, s_t, s_mean, s_se) = (
+        i64_col(&summary, "cell"),
+        i64_col(&summary, "iteration"),
+        f64_col(&summary, "risk_mean"),
+        f64_col(&summary, "risk_se"),
+    );
     for k in 0..summary.height() {
         let xs: Vec<f64> =
             (0..runs.height()).filter(|&i| cells[i] == s_cell[k] && iters[i] == s_t[k]).map(|i| risks[i]).collect();
@@ -113,7 +133,8 @@ fn output_is_bit_identical_for_one_and_two_threads() {
     let mut outs = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("t{threads}"));
-        let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--threads", threads]);
+        let o =
+            run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--threads", threads]);
         assert!(o.status.success(), "{}", stderr(&o));
         outs.push(out);
     }
@@ -125,8 +146,15 @@ fn output_is_bit_identical_for_one_and_two_threads() {
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("i{threads}"));
         let o = run(&[
-            "run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--threads", threads,
-            "--set", "common_random_numbers=false",
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--threads",
+            threads,
+            "--set",
+            "common_random_numbers=false",
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         indep.push(std::fs::read(out.join("runs.parquet")).unwrap());
@@ -227,13 +255,33 @@ fn list_describe_schema_validate() {
     let o = run(&["list", "--json"]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let names: Vec<String> =
-        v.as_array().unwrap().iter().map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
+    let names: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
     for expected in [
-        "estimator/ridge", "estimator/min-norm", "estimator/ols", "covariance/isotropic", "covariance/spiked",
-        "covariance/equicorrelated", "covariance/power-law", "covariance/ar1", "covariance/diagonal", "signal/random",
-        "signal/aligned", "signal/power-law", "signal/fixed", "schedule/constant", "schedule/golden-ratio",
-        "schedule/dynamic", "schedule/list", "setting/fresh-labels", "scenario/golden-ratio", "scenario/ridge-mixing",
+        "estimator/ridge",
+        "estimator/min-norm",
+        "estimator/ols",
+        "covariance/isotropic",
+        "covariance/spiked",
+        "covariance/equicorrelated",
+        "covariance/power-law",
+        "covariance/ar1",
+        "covariance/diagonal",
+        "signal/random",
+        "signal/aligned",
+        "signal/power-law",
+        "signal/fixed",
+        "schedule/constant",
+        "schedule/golden-ratio",
+        "schedule/dynamic",
+        "schedule/list",
+        "setting/fresh-labels",
+        "scenario/golden-ratio",
+        "scenario/ridge-mixing",
     ] {
         assert!(names.contains(&expected.to_string()), "{expected} not registered: {names:?}");
     }
@@ -269,8 +317,12 @@ fn golden_ratio_scenario_finds_inverse_golden_ratio() {
     let best: f64 = best_line.split('=').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
     assert!((best - 0.618).abs() <= 0.05, "{best_line}");
     let summary = read_parquet(&out.join("summary.parquet")).unwrap();
-    let (t, w, mean, se) =
-        (i64_col(&summary, "iteration"), f64_col(&summary, "w"), f64_col(&summary, "risk_mean"), f64_col(&summary, "risk_se"));
+    let (t, w, mean, se) = (
+        i64_col(&summary, "iteration"),
+        f64_col(&summary, "w"),
+        f64_col(&summary, "risk_mean"),
+        f64_col(&summary, "risk_se"),
+    );
     let last = *t.iter().max().unwrap();
     let k = (0..summary.height()).find(|&i| t[i] == last && (w[i] - 0.618).abs() < 1e-9).unwrap();
     let (n, p, gamma) = (200.0, 400.0, 2.0);

@@ -43,9 +43,8 @@ pub fn run(
         .map_err(|e| CoreError::config("--threads", format!("cannot start {threads} threads: {e}")))?;
     let threads = pool.current_num_threads();
     let factorizations = Arc::new(AtomicUsize::new(0));
-    let units: Vec<(usize, usize)> = (0..scenario.groups.len())
-        .flat_map(|g| (0..scenario.replicates).map(move |r| (g, r)))
-        .collect();
+    let units: Vec<(usize, usize)> =
+        (0..scenario.groups.len()).flat_map(|g| (0..scenario.replicates).map(move |r| (g, r))).collect();
     tracing::info!(
         cells = scenario.cells.len(),
         groups = scenario.groups.len(),
@@ -302,11 +301,7 @@ pub fn summarize(results: &RunResults) -> Vec<Vec<SummaryRow>> {
 
 /// `summary` table: one row per (cell, iteration). `theory[cell]`, where given,
 /// holds the predicted risk per iteration.
-pub fn summary_table(
-    scenario: &ResolvedScenario,
-    results: &RunResults,
-    theory: &[Option<Vec<f64>>],
-) -> Table {
+pub fn summary_table(scenario: &ResolvedScenario, results: &RunResults, theory: &[Option<Vec<f64>>]) -> Table {
     let stats = summarize(results);
     let mut cell = Vec::new();
     let mut iteration = Vec::new();
@@ -334,10 +329,8 @@ pub fn summary_table(
         }
     }
     let per_cell = |c: usize| scenario.cells[c].iterations + 1;
-    let mut columns = vec![
-        ("cell".to_string(), ColumnData::Int(cell)),
-        ("iteration".to_string(), ColumnData::Int(iteration)),
-    ];
+    let mut columns =
+        vec![("cell".to_string(), ColumnData::Int(cell)), ("iteration".to_string(), ColumnData::Int(iteration))];
     columns.extend(param_columns(scenario, per_cell));
     columns.extend([
         ("w".to_string(), ColumnData::Float(w)),

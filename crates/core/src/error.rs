@@ -82,10 +82,7 @@ impl CoreError {
 
     /// True for errors caused by user input (as opposed to numerical failure).
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            CoreError::Config { .. } | CoreError::UnknownPlugin { .. } | CoreError::DuplicatePlugin { .. }
-        )
+        matches!(self, CoreError::Config { .. } | CoreError::UnknownPlugin { .. } | CoreError::DuplicatePlugin { .. })
     }
 }
 

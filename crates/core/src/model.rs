@@ -26,7 +26,7 @@ pub trait Covariance: Send + Sync + Debug {
     /// Coordinates of `v` in the eigenbasis, Qᵀv, ordered like [`Self::eigenvalues`].
     fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64>;
     /// The vector with eigen-coordinates `c`, Qc.
-    fn from_eigenbasis(&self, c: ColRef<'_, f64>) -> Col<f64>;
+    fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64>;
     /// Σ·M for a p × k matrix M.
     fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64>;
     /// vᵀΣv.
@@ -71,8 +71,12 @@ pub trait SpectralFilter: Send + Sync + Debug {
 pub trait Estimator: Send + Sync + Debug {
     /// Fit β̂ ∈ R^p to rows `x` (n × p) and labels `y`. With `weights`, row i enters
     /// the loss with weight `weights[i]` (leave room for unequal real/synthetic sets).
-    fn fit(&self, x: MatRef<'_, f64>, y: ColRef<'_, f64>, weights: Option<ColRef<'_, f64>>)
-    -> Result<Col<f64>, CoreError>;
+    fn fit(
+        &self,
+        x: MatRef<'_, f64>,
+        y: ColRef<'_, f64>,
+        weights: Option<ColRef<'_, f64>>,
+    ) -> Result<Col<f64>, CoreError>;
     /// The spectral form of this estimator, if it has one.
     fn spectral(&self) -> Option<&dyn SpectralFilter> {
         None

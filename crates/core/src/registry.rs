@@ -4,7 +4,7 @@
 //! uses one generic registration struct, [`Plugin`], submitted with
 //! `inventory::submit!` next to its implementation:
 //!
-//! ```ignore
+//! ```text
 //! inventory::submit! {
 //!     EstimatorPlugin::new::<RidgeParams>("ridge", "Ridge regression (λ ≥ 0; λ = 0 is min-norm)")
 //! }
@@ -119,7 +119,12 @@ pub fn deserialize_strict<P: DeserializeOwned>(value: &Value) -> Result<P, CoreE
             if let Some(rest) = message.strip_prefix(prefix)
                 && let Some(name) = rest.split('`').next()
             {
-                field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+                // serde_path_to_error already ends the path with an unknown field's name.
+                if field.is_empty() {
+                    field = name.to_string();
+                } else if field != name && !field.ends_with(&format!(".{name}")) {
+                    field = format!("{field}.{name}");
+                }
                 let message = if prefix.starts_with("missing") {
                     "missing; this parameter is required".to_string()
                 } else {

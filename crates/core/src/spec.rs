@@ -333,7 +333,8 @@ fn field_shape(schema: &Value, key: &str) -> Shape {
 
 /// Expand a range object `{ from, to, steps }` / `{ logspace = [a, b], steps }`.
 fn expand_range(field: &str, obj: &Map<String, Value>) -> Result<Vec<f64>, CoreError> {
-    const FORMS: &str = "expected a number, a list of numbers, { from = a, to = b, steps = k } or { logspace = [a, b], steps = k }";
+    const FORMS: &str =
+        "expected a number, a list of numbers, { from = a, to = b, steps = k } or { logspace = [a, b], steps = k }";
     let steps = obj
         .get("steps")
         .and_then(Value::as_u64)
@@ -344,11 +345,7 @@ fn expand_range(field: &str, obj: &Map<String, Value>) -> Result<Vec<f64>, CoreE
         return Err(CoreError::config(field, format!("`steps` = {steps} is more than 100000")));
     }
     let lin = |a: f64, b: f64| -> Vec<f64> {
-        if steps == 1 {
-            vec![a]
-        } else {
-            (0..steps).map(|i| a + (b - a) * (i as f64) / ((steps - 1) as f64)).collect()
-        }
+        if steps == 1 { vec![a] } else { (0..steps).map(|i| a + (b - a) * (i as f64) / ((steps - 1) as f64)).collect() }
     };
     let num = |k: &str, v: Option<&Value>| -> Result<f64, CoreError> {
         v.and_then(Value::as_f64)
@@ -360,9 +357,10 @@ fn expand_range(field: &str, obj: &Map<String, Value>) -> Result<Vec<f64>, CoreE
         if keys.iter().any(|k| !["logspace", "steps"].contains(k)) {
             return Err(CoreError::config(field, format!("unexpected keys {keys:?}; {FORMS}")));
         }
-        let pair = ls.as_array().filter(|a| a.len() == 2).ok_or_else(|| {
-            CoreError::config(field, format!("`logspace` must be [a, b] (exponents of 10); {FORMS}"))
-        })?;
+        let pair = ls
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .ok_or_else(|| CoreError::config(field, format!("`logspace` must be [a, b] (exponents of 10); {FORMS}")))?;
         let (a, b) = (num("logspace[0]", pair.first())?, num("logspace[1]", pair.get(1))?);
         Ok(lin(a, b).into_iter().map(|e| 10f64.powf(e)).collect())
     } else {
@@ -460,6 +458,9 @@ fn to_usize(key: &str, x: u64) -> Result<usize, CoreError> {
     usize::try_from(x).map_err(|_| CoreError::config(key, "value too large"))
 }
 
+/// A built covariance and the parameter record it was built from.
+type CachedCovariance = (Arc<dyn Covariance>, Map<String, Value>);
+
 /// Validate and expand a parsed scenario into cells.
 pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
     let root = serde_json::to_value(table).map_err(|e| CoreError::config("scenario", e.to_string()))?;
@@ -528,12 +529,19 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
                         match it.as_str() {
                             Some(k) if !names.iter().any(|n: &String| n == k) => names.push(k.to_string()),
                             Some(k) => return Err(CoreError::config(&field, format!("`{k}` is listed twice"))),
-                            None => return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {it}"))),
+                            None => {
+                                return Err(CoreError::config(
+                                    &field,
+                                    format!("must be a plugin name or a list of names, got {it}"),
+                                ));
+                            }
                         }
                     }
                     names
                 }
-                Some(v) => return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {v}"))),
+                Some(v) => {
+                    return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {v}")));
+                }
                 None => match default_kind(section) {
                     Some(k) => vec![k.to_string()],
                     None => return Err(CoreError::config(&field, "missing; name a plugin")),
@@ -556,7 +564,10 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
                             specific.insert(kind.clone(), m);
                         }
                         Some(v) => {
-                            return Err(CoreError::config(format!("{section}.{kind}"), format!("must be a table of `{kind}` parameters, got {v}")));
+                            return Err(CoreError::config(
+                                format!("{section}.{kind}"),
+                                format!("must be a table of `{kind}` parameters, got {v}"),
+                            ));
                         }
                         None => {
                             specific.insert(kind.clone(), Map::new());
@@ -584,7 +595,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         _ => return Err(CoreError::config("scenario", "the sweep grid has more than 1000000 cells")),
     };
 
-    let mut covariance_cache: HashMap<String, (Arc<dyn Covariance>, Map<String, Value>)> = HashMap::new();
+    let mut covariance_cache: HashMap<String, CachedCovariance> = HashMap::new();
     let mut signal_cache: HashMap<String, Arc<dyn Signal>> = HashMap::new();
     let mut group_keys: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
@@ -628,7 +639,8 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         if design.p == 0 {
             return Err(CoreError::config("design.p", "must be >= 1, got 0"));
         }
-        check_range("noise_sd", design.noise_sd, 0.0, f64::INFINITY).map_err(|e| CoreError::from(e).in_section("design"))?;
+        check_range("noise_sd", design.noise_sd, 0.0, f64::INFINITY)
+            .map_err(|e| CoreError::from(e).in_section("design"))?;
         let ctx = BuildContext { n: design.n, p: design.p, noise_sd: design.noise_sd };
 
         let mut columns: Vec<(String, ParamValue)> = vec![
@@ -659,7 +671,8 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         let (covariance, cov_params) = match covariance_cache.get(&cov_key) {
             Some(c) => c.clone(),
             None => {
-                let built = build_in::<dyn Covariance>("covariance", &kinds["covariance"], &params["covariance"], &ctx)?;
+                let built =
+                    build_in::<dyn Covariance>("covariance", &kinds["covariance"], &params["covariance"], &ctx)?;
                 let c: Arc<dyn Covariance> = Arc::from(built.object);
                 if c.dim() != design.p {
                     return Err(CoreError::config(
@@ -711,7 +724,10 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
             ));
         }
         if let Some((t, w)) = weights.iter().enumerate().find(|(_, w)| !(0.0..=1.0).contains(*w)) {
-            return Err(CoreError::config("schedule.w", format!("weight at iteration {t} is {w}; weights must be in [0, 1]")));
+            return Err(CoreError::config(
+                "schedule.w",
+                format!("weight at iteration {t} is {w}; weights must be in [0, 1]"),
+            ));
         }
 
         // Design group: everything that changes the design, the signal or the noise.
@@ -814,10 +830,13 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
         let defs = schema.get("$defs").cloned();
         if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
             for (key, prop) in props.iter_mut() {
-                let shape = field_shape(&Value::Object(Map::from_iter([
-                    ("properties".to_string(), Value::Object(Map::from_iter([(key.clone(), prop.clone())]))),
-                    ("$defs".to_string(), defs.clone().unwrap_or(Value::Null)),
-                ])), key);
+                let shape = field_shape(
+                    &Value::Object(Map::from_iter([
+                        ("properties".to_string(), Value::Object(Map::from_iter([(key.clone(), prop.clone())]))),
+                        ("$defs".to_string(), defs.clone().unwrap_or(Value::Null)),
+                    ])),
+                    key,
+                );
                 let original = prop.clone();
                 *prop = match shape {
                     Shape::Number | Shape::Integer => serde_json::json!({"anyOf": [

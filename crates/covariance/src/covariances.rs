@@ -38,7 +38,7 @@ impl Covariance for Isotropic {
     fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
         v.to_owned()
     }
-    fn from_eigenbasis(&self, c: ColRef<'_, f64>) -> Col<f64> {
+    fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
         c.to_owned()
     }
     fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
@@ -96,7 +96,7 @@ impl Covariance for Diagonal {
     fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
         Col::from_fn(self.tau.len(), |k| v[self.order[k]])
     }
-    fn from_eigenbasis(&self, c: ColRef<'_, f64>) -> Col<f64> {
+    fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
         let mut out = Col::zeros(self.tau.len());
         for (k, &j) in self.order.iter().enumerate() {
             out[j] = c[k];
@@ -231,7 +231,10 @@ impl Params for PowerLawCovParams {
         let mean = raw.iter().sum::<f64>() / ctx.p as f64;
         let tau: Vec<f64> = raw.iter().map(|t| t / mean).collect();
         if tau.iter().any(|&t| !(t > 0.0 && t.is_finite())) {
-            return Err(ParamError::new("alpha", format!("α = {} underflows for p = {}; use a smaller α", self.alpha, ctx.p)));
+            return Err(ParamError::new(
+                "alpha",
+                format!("α = {} underflows for p = {}; use a smaller α", self.alpha, ctx.p),
+            ));
         }
         Ok(Box::new(Diagonal::new(tau)))
     }
@@ -294,7 +297,7 @@ impl Covariance for Equicorrelated {
             c
         }
     }
-    fn from_eigenbasis(&self, c: ColRef<'_, f64>) -> Col<f64> {
+    fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
         if self.rho < 0.0 {
             let unrotated = Col::from_fn(self.p, |k| c[(k + self.p - 1) % self.p]);
             self.reflect(unrotated.as_ref())
@@ -411,7 +414,7 @@ impl Covariance for Ar1 {
     fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
         self.eigen().1.transpose() * v
     }
-    fn from_eigenbasis(&self, c: ColRef<'_, f64>) -> Col<f64> {
+    fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
         &self.eigen().1 * c
     }
     fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
@@ -510,7 +513,7 @@ mod tests {
             for k in 0..p {
                 // Σ q_k = τ_k q_k with q_k = Q e_k
                 let ek = Col::from_fn(p, |i| if i == k { 1.0 } else { 0.0 });
-                let q = c.from_eigenbasis(ek.as_ref());
+                let q = c.to_standard_basis(ek.as_ref());
                 let sq = &s * &q;
                 let diff = (&sq - &q * ev[k]).norm_l2();
                 assert!(diff < 1e-10 * ev[0], "{c:?} k={k} diff={diff}");
@@ -547,7 +550,12 @@ mod tests {
             for i in 0..p {
                 for j in 0..p {
                     let sd = ((s[(i, i)] * s[(j, j)] + s[(i, j)] * s[(i, j)]) / n as f64).sqrt();
-                    assert!((s_hat[(i, j)] - s[(i, j)]).abs() < 5.0 * sd, "{c:?} ({i},{j}) {} vs {}", s_hat[(i, j)], s[(i, j)]);
+                    assert!(
+                        (s_hat[(i, j)] - s[(i, j)]).abs() < 5.0 * sd,
+                        "{c:?} ({i},{j}) {} vs {}",
+                        s_hat[(i, j)],
+                        s[(i, j)]
+                    );
                 }
             }
         }

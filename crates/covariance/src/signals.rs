@@ -120,7 +120,7 @@ impl Signal for AlignedSignal {
         let rest = unit_sphere(rng, p - k);
         let (a, b) = (self.share.sqrt(), (1.0 - self.share).sqrt());
         let coords = Col::from_fn(p, |i| self.radius * if i < k { a * top[i] } else { b * rest[i - k] });
-        Ok(covariance.from_eigenbasis(coords.as_ref()))
+        Ok(covariance.to_standard_basis(coords.as_ref()))
     }
     fn radius_squared(&self, _: &dyn Covariance) -> f64 {
         self.radius * self.radius
@@ -128,11 +128,7 @@ impl Signal for AlignedSignal {
     fn eigen_shares(&self, covariance: &dyn Covariance) -> Option<Vec<f64>> {
         let p = covariance.dim();
         let k = self.directions;
-        Some(
-            (0..p)
-                .map(|i| if i < k { self.share / k as f64 } else { (1.0 - self.share) / (p - k) as f64 })
-                .collect(),
-        )
+        Some((0..p).map(|i| if i < k { self.share / k as f64 } else { (1.0 - self.share) / (p - k) as f64 }).collect())
     }
 }
 
@@ -211,7 +207,7 @@ impl Signal for PowerLawSignal {
             let sign = if self.random_signs && rng.next_u64() & 1 == 1 { -1.0 } else { 1.0 };
             sign * self.radius * shares[k].sqrt()
         });
-        Ok(covariance.from_eigenbasis(coords.as_ref()))
+        Ok(covariance.to_standard_basis(coords.as_ref()))
     }
     fn radius_squared(&self, _: &dyn Covariance) -> f64 {
         self.radius * self.radius
@@ -286,7 +282,7 @@ impl FixedSignal {
             (None, Some(FixedDirection::Ones)) => Col::from_fn(p, |_| 1.0),
             (None, Some(FixedDirection::TopEigenvector)) | (None, None) => {
                 let e1 = Col::from_fn(p, |i| if i == 0 { 1.0 } else { 0.0 });
-                covariance.from_eigenbasis(e1.as_ref())
+                covariance.to_standard_basis(e1.as_ref())
             }
         };
         let target = self.radius.unwrap_or(if self.vector.is_some() { raw.norm_l2() } else { 1.0 });
@@ -316,7 +312,9 @@ impl Params for FixedSignalParams {
     type Target = dyn Signal;
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Signal>, ParamError> {
         match (&self.vector, &self.direction) {
-            (Some(_), Some(_)) => return Err(ParamError::new("vector", "give either `vector` or `direction`, not both")),
+            (Some(_), Some(_)) => {
+                return Err(ParamError::new("vector", "give either `vector` or `direction`, not both"));
+            }
             (None, None) => {
                 return Err(ParamError::new(
                     "vector",
@@ -435,7 +433,10 @@ mod tests {
         assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 1.5, directions: 1 }.build(&ctx(3))), "share");
         assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 0.5, directions: 4 }.build(&ctx(3))), "directions");
         assert_eq!(e(PowerLawSignalParams { radius: 1.0, delta: -1.0, random_signs: true }.build(&ctx(3))), "delta");
-        assert_eq!(e(FixedSignalParams { vector: Some(vec![1.0]), direction: None, radius: None }.build(&ctx(3))), "vector");
+        assert_eq!(
+            e(FixedSignalParams { vector: Some(vec![1.0]), direction: None, radius: None }.build(&ctx(3))),
+            "vector"
+        );
         assert_eq!(e(FixedSignalParams { vector: None, direction: None, radius: None }.build(&ctx(3))), "vector");
     }
 }

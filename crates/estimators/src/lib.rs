@@ -8,7 +8,9 @@
 //! count as zero, as in `numpy.linalg.lstsq`.
 
 use collapse_core::faer::{Col, ColRef, Mat, MatRef};
-use collapse_core::{BuildContext, CoreError, Estimator, EstimatorPlugin, ParamError, Params, SpectralFilter, check_range};
+use collapse_core::{
+    BuildContext, CoreError, Estimator, EstimatorPlugin, ParamError, Params, SpectralFilter, check_range,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +95,12 @@ impl SpectralFilter for Ridge {
 }
 
 impl Estimator for Ridge {
-    fn fit(&self, x: MatRef<'_, f64>, y: ColRef<'_, f64>, weights: Option<ColRef<'_, f64>>) -> Result<Col<f64>, CoreError> {
+    fn fit(
+        &self,
+        x: MatRef<'_, f64>,
+        y: ColRef<'_, f64>,
+        weights: Option<ColRef<'_, f64>>,
+    ) -> Result<Col<f64>, CoreError> {
         spectral_fit(x, y, weights, self)
     }
     fn spectral(&self) -> Option<&dyn SpectralFilter> {

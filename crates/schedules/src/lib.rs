@@ -176,7 +176,12 @@ mod tests {
     #[derive(Debug)]
     struct Dummy;
     impl Estimator for Dummy {
-        fn fit(&self, _: MatRef<'_, f64>, _: ColRef<'_, f64>, _: Option<ColRef<'_, f64>>) -> Result<Col<f64>, CoreError> {
+        fn fit(
+            &self,
+            _: MatRef<'_, f64>,
+            _: ColRef<'_, f64>,
+            _: Option<ColRef<'_, f64>>,
+        ) -> Result<Col<f64>, CoreError> {
             Ok(Col::zeros(1))
         }
     }
@@ -190,7 +195,7 @@ mod tests {
         fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
             v.to_owned()
         }
-        fn from_eigenbasis(&self, c: ColRef<'_, f64>) -> Col<f64> {
+        fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
             c.to_owned()
         }
         fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
@@ -244,12 +249,13 @@ mod tests {
     #[test]
     fn dynamic_is_fibonacci_and_tends_to_inverse_golden_ratio() {
         let w = Dynamic.weights(&view(30)).unwrap();
-        let fib: Vec<f64> = (0..70).scan((0.0f64, 1.0f64), |s, _| {
-            let out = s.0;
-            *s = (s.1, s.0 + s.1);
-            Some(out)
-        })
-        .collect();
+        let fib: Vec<f64> = (0..70)
+            .scan((0.0f64, 1.0f64), |s, _| {
+                let out = s.0;
+                *s = (s.1, s.0 + s.1);
+                Some(out)
+            })
+            .collect();
         for (t, wt) in w.iter().enumerate().take(10) {
             assert!((wt - fib[2 * t + 1] / fib[2 * t + 2]).abs() < 1e-15, "t = {t}");
         }

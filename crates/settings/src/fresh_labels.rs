@@ -177,7 +177,15 @@ impl<'a> ExactRisk<'a> {
         let a = g.iter().zip(&rs.d).map(|(g, d)| g * d).collect();
         let g2 = g.iter().map(|g| g * g).collect();
         let r = rs.rank();
-        ExactRisk { rs, a, g2, mu: vec![0.0; r], nu: vec![0.0; r], sigma2: sigma * sigma, sigma2_syn: sigma_syn * sigma_syn }
+        ExactRisk {
+            rs,
+            a,
+            g2,
+            mu: vec![0.0; r],
+            nu: vec![0.0; r],
+            sigma2: sigma * sigma,
+            sigma2_syn: sigma_syn * sigma_syn,
+        }
     }
 
     /// Advance to iteration t with weight w and return the expected risk.

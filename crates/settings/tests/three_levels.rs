@@ -5,6 +5,7 @@
 //! 2. The exact stationary risk, averaged over designs (and over the random-effects
 //!    signal in closed form), approaches the asymptotic limit as n grows: the gap shrinks
 //!    on n = 100, 400, 1600 at fixed γ.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -45,7 +46,14 @@ fn monte_carlo_agrees_with_exact_risk_on_fixed_designs() {
     let mut checked = 0;
     for (k, cov_kind) in ["isotropic", "spiked", "power-law"].into_iter().enumerate() {
         let cov = covariance(cov_kind, p);
-        let data = ReplicateData::new(n, p, Streams::new(17, k as u64, 0), cov.clone(), signal.clone(), Arc::new(AtomicUsize::new(0)));
+        let data = ReplicateData::new(
+            n,
+            p,
+            Streams::new(17, k as u64, 0),
+            cov.clone(),
+            signal.clone(),
+            Arc::new(AtomicUsize::new(0)),
+        );
         for lambda in [0.0, 0.5] {
             let est: Box<dyn Estimator> = RidgeParams { lambda }.build(&ctx(n, p)).unwrap();
             let view = CellView {
@@ -91,7 +99,15 @@ fn monte_carlo_agrees_with_exact_risk_on_fixed_designs() {
 /// bias = (r²/p)[tr Σ − 2Σ m_i M_ii + Σ m_i² M_ii] with multipliers
 /// m_i = s_i/(s_i + λ/w), s_i = d_i²/n; variance = Σ M_ii ν_i,
 /// ν_i = g_i² σ² (w² + (1−w)²)/(1 − ((1−w) g_i d_i)²), g_i = d_i/(d_i² + nλ).
-fn stationary_exact_over_signals(rs: &RowSpace, trace_sigma: f64, p: usize, lambda: f64, w: f64, r2: f64, sigma2: f64) -> f64 {
+fn stationary_exact_over_signals(
+    rs: &RowSpace,
+    trace_sigma: f64,
+    p: usize,
+    lambda: f64,
+    w: f64,
+    r2: f64,
+    sigma2: f64,
+) -> f64 {
     let n = rs.n() as f64;
     let mut bias = trace_sigma;
     let mut variance = 0.0;
@@ -123,7 +139,14 @@ fn exact_risk_approaches_the_asymptotic_limit_as_n_grows() {
             let h = Spectrum::from_eigenvalues(&taus).unwrap();
             let mut sums = [0.0; 2];
             for k in 0..designs {
-                let data = ReplicateData::new(n, p, Streams::new(31, k, n as u64), cov.clone(), signal.clone(), Arc::new(AtomicUsize::new(0)));
+                let data = ReplicateData::new(
+                    n,
+                    p,
+                    Streams::new(31, k, n as u64),
+                    cov.clone(),
+                    signal.clone(),
+                    Arc::new(AtomicUsize::new(0)),
+                );
                 let rs = data.row_space().unwrap();
                 for (j, lambda) in [0.0, 0.5].into_iter().enumerate() {
                     sums[j] += stationary_exact_over_signals(rs, trace, p, lambda, w, r2, sigma2) / designs as f64;

@@ -111,7 +111,7 @@ impl TheoryModel for RidgeMixing {
     fn predict(&self, cell: &TheoryCell<'_>) -> Option<Vec<f64>> {
         let k = fresh_labels_noise_ratio(cell)?;
         let i = Inputs::from_view(&cell.view)?;
-        if !(i.lambda > 0.0) || (k - 1.0).abs() > 1e-12 {
+        if i.lambda <= 0.0 || i.lambda.is_nan() || (k - 1.0).abs() > 1e-12 {
             return None;
         }
         if i.isotropic {
