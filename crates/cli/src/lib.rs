@@ -18,6 +18,7 @@ use collapse_schedules as _;
 use collapse_settings as _;
 use collapse_theory as _;
 
+pub mod compare;
 pub mod output;
 pub mod report;
 pub mod scenarios;
@@ -100,6 +101,21 @@ enum Command {
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Paired comparison along a swept parameter: differences between neighbouring values
+    /// with paired standard errors, and the argmin with a bootstrap interval.
+    Compare {
+        /// A results directory (holding runs.parquet).
+        dir: PathBuf,
+        /// The swept parameter column, e.g. schedule.w or estimator.lambda.
+        #[arg(long)]
+        param: String,
+        /// Iteration to compare (default: the last).
+        #[arg(long)]
+        iteration: Option<i64>,
+        /// Bootstrap resamples for the argmin.
+        #[arg(long, default_value_t = 2000)]
+        bootstrap: usize,
     },
     /// Asymptotic predictions for a scenario, without simulating: limit risk per cell,
     /// w*(λ) and the risk there, or a curve over λ or w.
@@ -190,6 +206,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Validate(args) => validate(&args),
         Command::Run { scenario, out, threads, quiet } => {
             run_scenario(&scenario, out.as_deref(), threads.map(usize::from).unwrap_or(0), quiet)
+        }
+        Command::Compare { dir, param, iteration, bootstrap } => {
+            let runs = compare::load(&dir)?;
+            let c = compare::compare(&runs, &param, iteration, bootstrap)?;
+            print!("{}", compare::render(&c, &param));
+            Ok(())
         }
         Command::Theory { scenario, curve, points, log_lambda_min, log_lambda_max, out } => {
             if !(log_lambda_min.is_finite() && log_lambda_max.is_finite() && log_lambda_min < log_lambda_max) {

@@ -540,7 +540,10 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
                     names
                 }
                 Some(v) => {
-                    return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {v}")));
+                    return Err(CoreError::config(
+                        &field,
+                        format!("must be a plugin name or a list of names, got {v}"),
+                    ));
                 }
                 None => match default_kind(section) {
                     Some(k) => vec![k.to_string()],
