@@ -38,13 +38,28 @@ pub struct PairedStep {
     pub se: f64,
 }
 
+/// The argmin of one group with its bootstrap distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Argmin {
+    /// Label of the other swept parameters.
+    pub group: String,
+    /// Value with the lowest mean risk.
+    pub best: f64,
+    /// Share of bootstrap resamples each value wins, per value.
+    pub wins: Vec<(f64, f64)>,
+    /// 2.5% quantile of the bootstrap argmin.
+    pub low: f64,
+    /// 97.5% quantile of the bootstrap argmin.
+    pub high: f64,
+}
+
 /// The result of a comparison.
 #[derive(Debug, Clone, Default)]
 pub struct Comparison {
     /// Neighbouring-value differences.
     pub steps: Vec<PairedStep>,
-    /// Per group: (label, argmin value, bootstrap win share per value, 2.5%, 97.5%).
-    pub argmin: Vec<(String, f64, Vec<(f64, f64)>, f64, f64)>,
+    /// The argmin per group.
+    pub argmin: Vec<Argmin>,
 }
 
 fn cell_value_string(v: AnyValue<'_>) -> String {
@@ -165,7 +180,7 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
             }
         };
         let shares = members.iter().zip(&wins).map(|((v, _), &n)| (*v, n as f64 / bootstrap.max(1) as f64)).collect();
-        out.argmin.push((label, members[best].0, shares, q(0.025), q(0.975)));
+        out.argmin.push(Argmin { group: label, best: members[best].0, wins: shares, low: q(0.025), high: q(0.975) });
     }
     Ok(out)
 }
