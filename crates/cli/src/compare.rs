@@ -205,7 +205,7 @@ pub fn render(c: &Comparison, param: &str) -> String {
             step.mean / step.se
         );
     }
-    for (label, best, shares, lo, hi) in &c.argmin {
+    for Argmin { group: label, best, wins: shares, low: lo, high: hi } in &c.argmin {
         let prefix = if label.is_empty() { String::new() } else { format!("{label}: ") };
         let top: Vec<String> =
             shares.iter().filter(|(_, p)| *p > 0.0).map(|(v, p)| format!("{v}: {:.0}%", 100.0 * p)).collect();
