@@ -69,7 +69,7 @@ fn one_factorization_per_design_group_and_replicate() {
     let rows = t0_risks(&shared);
     for &(lam, rep, _, risk) in &rows {
         for &(lam2, rep2, _, risk2) in &rows {
-            if lam == lam2 && rep == rep2 {
+            if lam.to_bits() == lam2.to_bits() && rep == rep2 {
                 assert_eq!(
                     risk.to_bits(),
                     risk2.to_bits(),
@@ -90,7 +90,14 @@ fn one_factorization_per_design_group_and_replicate() {
     let rows = t0_risks(&independent);
     let distinct = rows
         .iter()
-        .filter(|a| rows.iter().any(|b| a.0 == b.0 && a.1 == b.1 && a.2 != b.2 && a.3.to_bits() == b.3.to_bits()))
+        .filter(|a| {
+            rows.iter().any(|b| {
+                a.0.to_bits() == b.0.to_bits()
+                    && a.1 == b.1
+                    && a.2.to_bits() != b.2.to_bits()
+                    && a.3.to_bits() == b.3.to_bits()
+            })
+        })
         .count();
     assert_eq!(distinct, 0, "without common random numbers, cells must not share draws");
 }
@@ -181,7 +188,7 @@ fn paired_steps_are_means_of_replicate_differences() {
     let lam0 = lam.iter().copied().fold(f64::INFINITY, f64::min);
     let mut d = [0.0f64; 5];
     for i in 0..runs.height() {
-        if t[i] == 3 && lam[i] == lam0 {
+        if t[i] == 3 && lam[i].to_bits() == lam0.to_bits() {
             if (w[i] - step.to).abs() < 1e-12 {
                 d[rep[i] as usize] += risk[i];
             } else if (w[i] - step.from).abs() < 1e-12 {
