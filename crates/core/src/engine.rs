@@ -88,7 +88,8 @@ fn run_unit(
         first.covariance.clone(),
         first.signal.clone(),
         factorizations.clone(),
-    );
+    )
+    .with_mode(first.setting.row_space_mode(&first.view()));
     let mut out = Vec::with_capacity(members.len());
     for &c in members {
         let cell = &scenario.cells[c];

@@ -15,12 +15,12 @@ pub mod theory;
 
 pub use engine::{ColumnData, RunResults, Table};
 pub use error::{CoreError, ParamError, check_above, check_range};
-pub use model::{CellView, Chain, Covariance, Estimator, Schedule, Setting, Signal, SpectralFilter};
+pub use model::{CellView, Chain, Covariance, Estimator, LowRankForm, Schedule, Setting, Signal, SpectralFilter};
 pub use registry::{
     BuildContext, CovariancePlugin, EstimatorPlugin, Kind, Params, Plugin, ScenarioPlugin, SchedulePlugin,
     SettingPlugin, SignalPlugin,
 };
-pub use replicate::{Outcome, ReplicateData, RowSpace};
+pub use replicate::{Outcome, ReplicateData, RowSpace, RowSpaceMode};
 pub use rng::{Purpose, Rng, Streams};
 pub use spec::{ResolvedScenario, apply_override, parse, resolve};
 pub use theory::{TheoryCell, TheoryModel, TheoryPlugin};

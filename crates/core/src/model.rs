@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use faer::{Col, ColRef, Mat, MatRef};
 
 use crate::error::CoreError;
-use crate::replicate::{Outcome, ReplicateData};
+use crate::replicate::{Outcome, ReplicateData, RowSpaceMode};
 use crate::rng::{Rng, Streams};
 
 /// A feature covariance Σ = Q diag(τ) Qᵀ and how to sample features from it.
@@ -40,6 +40,21 @@ pub trait Covariance: Send + Sync + Debug {
     fn is_isotropic(&self) -> bool {
         false
     }
+    /// Σ as a scaled identity plus a few rank-one terms, Σ = a·I + Σ_k c_k q_k q_kᵀ, when
+    /// the model has that form (isotropic, spiked, equicorrelated). Risk evaluation then
+    /// costs O(r·K) per iteration and never needs the p × r right singular vectors.
+    fn low_rank_form(&self) -> Option<LowRankForm> {
+        None
+    }
+}
+
+/// Σ = scale·I + Σ_k weights[k]·q_k q_kᵀ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LowRankForm {
+    /// The multiple a of the identity.
+    pub scale: f64,
+    /// The rank-one terms (c_k, q_k), q_k ∈ R^p.
+    pub terms: Vec<(f64, Col<f64>)>,
 }
 
 /// How the true signal β is drawn for a replicate.
@@ -133,6 +148,12 @@ pub trait Setting: Send + Sync + Debug {
     /// every iteration return false.
     fn fixed_design(&self) -> bool {
         true
+    }
+    /// How this setting needs the row space of the fixed design for `cell`. Part of the
+    /// design-group key: cells that need different modes never share draws.
+    fn row_space_mode(&self, cell: &CellView<'_>) -> RowSpaceMode {
+        let _ = cell;
+        RowSpaceMode::Factorize
     }
     /// Start a chain for one cell on one replicate.
     fn start<'a>(

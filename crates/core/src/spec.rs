@@ -736,12 +736,13 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         // Design group: everything that changes the design, the signal or the noise.
         let group_key = if common_random_numbers {
             format!(
-                "{}|{}|{}|{}|{}",
+                "{}|{}|{}|{}|{}|{:?}",
                 Value::Object(params["design"].clone()),
                 cov_key,
                 sig_key,
                 kinds["setting"],
-                setting.fixed_design()
+                setting.fixed_design(),
+                setting.row_space_mode(&view)
             )
         } else {
             format!("cell {index}")

@@ -2,7 +2,9 @@ use std::sync::OnceLock;
 
 use collapse_core::faer::{Col, ColRef, Mat, MatRef, Side};
 use collapse_core::rng::{Rng, normal_vec};
-use collapse_core::{BuildContext, Covariance, CovariancePlugin, ParamError, Params, check_above, check_range};
+use collapse_core::{
+    BuildContext, Covariance, CovariancePlugin, LowRankForm, ParamError, Params, check_above, check_range,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,9 @@ impl Covariance for Isotropic {
     }
     fn is_isotropic(&self) -> bool {
         true
+    }
+    fn low_rank_form(&self) -> Option<LowRankForm> {
+        Some(LowRankForm { scale: 1.0, terms: Vec::new() })
     }
 }
 
@@ -121,6 +126,25 @@ impl Covariance for Diagonal {
     }
     fn is_isotropic(&self) -> bool {
         self.tau.iter().all(|&t| (t - 1.0).abs() <= 4.0 * f64::EPSILON)
+    }
+    /// A bulk value a shared by all but at most 32 coordinates (the spiked model):
+    /// Σ = a·I + Σ_j (τ_j − a) e_j e_jᵀ over the others.
+    fn low_rank_form(&self) -> Option<LowRankForm> {
+        let mut counts: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        for t in &self.tau {
+            *counts.entry(t.to_bits()).or_default() += 1;
+        }
+        let (bulk, count) = counts.into_iter().max_by_key(|&(bits, c)| (c, bits))?;
+        if self.tau.len() - count > 32 {
+            return None;
+        }
+        let a = f64::from_bits(bulk);
+        let p = self.tau.len();
+        let terms = (0..p)
+            .filter(|&j| self.tau[j].to_bits() != bulk)
+            .map(|j| (self.tau[j] - a, Col::from_fn(p, |i| if i == j { 1.0 } else { 0.0 })))
+            .collect();
+        Some(LowRankForm { scale: a, terms })
     }
 }
 
@@ -318,6 +342,11 @@ impl Covariance for Equicorrelated {
     fn quad_form(&self, v: ColRef<'_, f64>) -> f64 {
         let s: f64 = v.iter().sum();
         (1.0 - self.rho) * v.squared_norm_l2() + self.rho * s * s
+    }
+    fn low_rank_form(&self) -> Option<LowRankForm> {
+        let p = self.p as f64;
+        let q = Col::from_fn(self.p, |_| 1.0 / p.sqrt());
+        Some(LowRankForm { scale: 1.0 - self.rho, terms: vec![(p * self.rho, q)] })
     }
     fn sample(&self, n: usize, rng: &mut Rng) -> Mat<f64> {
         let p = self.p as f64;
@@ -526,6 +555,21 @@ mod tests {
             let direct = (v.transpose() * (&s * &v)).abs();
             assert!((qf - direct).abs() < 1e-10 * direct.max(1.0), "{c:?}");
         }
+    }
+
+    #[test]
+    fn low_rank_forms_reconstruct_sigma() {
+        let p = 7;
+        for c in all_examples(p) {
+            let Some(lr) = c.low_rank_form() else { continue };
+            let s = dense(c.as_ref());
+            let mut rebuilt = Mat::<f64>::identity(p, p) * lr.scale;
+            for (w, q) in &lr.terms {
+                rebuilt += (q * q.transpose()) * *w;
+            }
+            assert!((&rebuilt - &s).norm_l2() < 1e-12 * s.norm_l2(), "{c:?}");
+        }
+        assert!(PowerLawCovParams { alpha: 1.0 }.build(&ctx(64)).unwrap().low_rank_form().is_none());
     }
 
     #[test]

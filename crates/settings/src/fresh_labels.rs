@@ -1,8 +1,8 @@
 use collapse_core::faer::{Col, Mat};
 use collapse_core::rng::{Purpose, Streams, fill_normal};
 use collapse_core::{
-    BuildContext, CellView, Chain, CoreError, Estimator, Outcome, ParamError, Params, ReplicateData, RowSpace, Setting,
-    SettingPlugin, SpectralFilter, check_range,
+    BuildContext, CellView, Chain, CoreError, Estimator, Outcome, ParamError, Params, ReplicateData, RowSpace,
+    RowSpaceMode, Setting, SettingPlugin, SpectralFilter, check_range,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,12 @@ pub enum Path {
 /// | `path` | `auto` | `auto`, `spectral`, `refit` | how each refit is computed (all exact) |
 /// | `projected_noise` | true | bool | spectral path: draw Uᵀε directly (r normals instead of n) |
 /// | `synthetic_noise_sd` | σ (`design.noise_sd`) | σ̃ ≥ 0 | noise sd of synthetic labels |
+/// | `fast_design` | true | bool | isotropic Σ, spectral path, projected noise: sample the row space (Laguerre) |
+///
+/// With `fast_design` (the default) and an isotropic covariance, the singular values of
+/// X are drawn from the Laguerre bidiagonal model and θ = Vᵀβ from rotation invariance
+/// (see `collapse_core::replicate`): O(min(n,p)²) per replicate instead of an
+/// O(n·p·min(n,p)) SVD, exact in distribution, but not draw-for-draw equal to drawing X.
 ///
 /// Errors: `path = "spectral"` with an estimator that has no spectral form.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -57,6 +63,11 @@ pub struct FreshLabelsParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0))]
     pub synthetic_noise_sd: Option<f64>,
+    /// Isotropic Gaussian designs on the spectral path with projected noise: sample the
+    /// singular values (Laguerre model) and θ = Vᵀβ (rotation invariance) instead of
+    /// drawing and factorizing X. Exact in distribution.
+    #[serde(default = "yes")]
+    pub fast_design: bool,
 }
 
 fn auto() -> Path {
@@ -72,6 +83,13 @@ pub struct FreshLabels {
     path: Path,
     projected_noise: bool,
     synthetic_noise_sd: Option<f64>,
+    fast_design: bool,
+}
+
+impl FreshLabels {
+    fn spectral_path(&self, cell: &CellView<'_>) -> bool {
+        self.path != Path::Refit && cell.estimator.spectral().is_some()
+    }
 }
 
 impl Params for FreshLabelsParams {
@@ -84,10 +102,11 @@ impl Params for FreshLabelsParams {
             path: self.path,
             projected_noise: self.projected_noise,
             synthetic_noise_sd: self.synthetic_noise_sd,
+            fast_design: self.fast_design,
         }))
     }
     fn example() -> Self {
-        FreshLabelsParams { path: Path::Auto, projected_noise: true, synthetic_noise_sd: None }
+        FreshLabelsParams { path: Path::Auto, projected_noise: true, synthetic_noise_sd: None, fast_design: true }
     }
 }
 
@@ -96,6 +115,14 @@ collapse_core::inventory::submit! {
 }
 
 impl Setting for FreshLabels {
+    fn row_space_mode(&self, cell: &CellView<'_>) -> RowSpaceMode {
+        if self.fast_design && self.projected_noise && self.spectral_path(cell) {
+            RowSpaceMode::SampleIsotropic
+        } else {
+            RowSpaceMode::Factorize
+        }
+    }
+
     fn check(&self, cell: &CellView<'_>) -> Result<(), CoreError> {
         if self.path == Path::Spectral && cell.estimator.spectral().is_none() {
             return Err(CoreError::config(
@@ -119,10 +146,7 @@ impl Setting for FreshLabels {
             Some(f) => Some(ExactRisk::new(data.row_space()?, f, sigma, sigma_syn)),
             None => None,
         };
-        let use_spectral = match self.path {
-            Path::Spectral | Path::Auto => spectral.is_some(),
-            Path::Refit => false,
-        };
+        let use_spectral = self.spectral_path(&cell);
         if let (true, Some(filter)) = (use_spectral, spectral) {
             let rs = data.row_space()?;
             let n = rs.n();
@@ -233,13 +257,14 @@ impl SpectralChain<'_> {
         };
         let mut rng = self.streams.rng(purpose, t as u64);
         fill_normal(&mut rng, sd, buf);
-        if self.projected {
-            out.copy_from_slice(buf);
-        } else {
-            let u = &self.rs.u;
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = u.col(i).iter().zip(buf.iter()).map(|(a, b)| a * b).sum();
+        match (self.projected, self.rs.u()) {
+            (false, Some(u)) => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = u.col(i).iter().zip(buf.iter()).map(|(a, b)| a * b).sum();
+                }
             }
+            // Projected noise (or a sampled row space, which only exists with it).
+            _ => out.copy_from_slice(buf),
         }
     }
 }

@@ -82,7 +82,7 @@ fn z_score(xs: impl Iterator<Item = f64> + Clone, expected: f64) -> f64 {
 }
 
 fn setting(path: Path, projected_noise: bool) -> Box<dyn Setting> {
-    FreshLabelsParams { path, projected_noise, synthetic_noise_sd: None }
+    FreshLabelsParams { path, projected_noise, synthetic_noise_sd: None, fast_design: false }
         .build(&BuildContext { n: 1, p: 1, noise_sd: 1.0 })
         .unwrap()
 }

@@ -1,0 +1,95 @@
+//! The Laguerre fast path (sampled singular values and θ, no X) against the full path
+//! (draw X, factorize): the same distribution of the risk. Means by a two-sample
+//! z-score, and the whole final-iteration distribution by a two-sample
+//! Kolmogorov–Smirnov test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use collapse_core::{BuildContext, CellView, Covariance, Params, ReplicateData, RowSpaceMode, Signal, Streams};
+use collapse_covariance::{IsotropicParams, RandomSignalParams};
+use collapse_estimators::RidgeParams;
+use collapse_settings::FreshLabelsParams;
+
+/// Final-iteration risk and exact risk of `reps` replicates under `mode`.
+fn final_risks(mode: RowSpaceMode, n: usize, p: usize, lambda: f64, reps: u64) -> (Vec<f64>, Vec<f64>) {
+    let ctx = BuildContext { n, p, noise_sd: 1.0 };
+    let cov: Arc<dyn Covariance> = Arc::from(IsotropicParams {}.build(&ctx).unwrap());
+    let signal: Arc<dyn Signal> = Arc::from(RandomSignalParams { radius: 1.0 }.build(&ctx).unwrap());
+    let est = RidgeParams { lambda }.build(&ctx).unwrap();
+    let setting = FreshLabelsParams::example().build(&ctx).unwrap();
+    let iterations = 8;
+    let view = CellView {
+        n,
+        p,
+        noise_sd: 1.0,
+        iterations,
+        estimator: est.as_ref(),
+        covariance: cov.as_ref(),
+        signal: signal.as_ref(),
+    };
+    let (mut risk, mut exact) = (Vec::new(), Vec::new());
+    let seed = if mode == RowSpaceMode::SampleIsotropic { 1 } else { 2 };
+    for r in 0..reps {
+        let streams = Streams::new(seed, 0, r);
+        let data = ReplicateData::new(n, p, streams, cov.clone(), signal.clone(), Arc::new(AtomicUsize::new(0)))
+            .with_mode(mode);
+        let mut chain = setting.start(view, &data, streams).unwrap();
+        let mut last = None;
+        for t in 0..=iterations {
+            last = Some(chain.step(t, if t == 0 { 1.0 } else { 0.6 }).unwrap());
+        }
+        let o = last.unwrap();
+        risk.push(o.risk);
+        exact.push(o.risk_exact.unwrap());
+    }
+    (risk, exact)
+}
+
+fn mean_var(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    (m, x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0))
+}
+
+fn two_sample_z(a: &[f64], b: &[f64]) -> f64 {
+    let ((ma, va), (mb, vb)) = (mean_var(a), mean_var(b));
+    (ma - mb) / (va / a.len() as f64 + vb / b.len() as f64).sqrt()
+}
+
+/// Two-sample Kolmogorov–Smirnov statistic D = sup |F_a − F_b|.
+fn ks(a: &[f64], b: &[f64]) -> f64 {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0.0f64);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+#[test]
+fn laguerre_fast_path_has_the_full_paths_risk_distribution() {
+    let reps = 1500;
+    for (n, p, lambda) in [(40, 80, 0.0), (40, 80, 0.3), (60, 30, 0.0)] {
+        let (fast, fast_exact) = final_risks(RowSpaceMode::SampleIsotropic, n, p, lambda, reps);
+        let (full, full_exact) = final_risks(RowSpaceMode::Factorize, n, p, lambda, reps);
+        let z = two_sample_z(&fast, &full);
+        let z_exact = two_sample_z(&fast_exact, &full_exact);
+        let d = ks(&fast, &full);
+        // KS critical value at α = 0.001: 1.95·√((m + n)/(m·n)).
+        let critical = 1.95 * (2.0 / reps as f64).sqrt();
+        eprintln!(
+            "n = {n}, p = {p}, λ = {lambda}: z = {z:.2}, z_exact = {z_exact:.2}, KS D = {d:.4} (critical {critical:.4})"
+        );
+        assert!(z.abs() < 4.0 && z_exact.abs() < 4.0, "n = {n}, p = {p}, λ = {lambda}: z = {z}, z_exact = {z_exact}");
+        assert!(d < critical, "n = {n}, p = {p}, λ = {lambda}: KS D = {d} ≥ {critical}");
+    }
+}
