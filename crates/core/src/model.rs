@@ -57,6 +57,19 @@ pub struct LowRankForm {
     pub terms: Vec<(f64, Col<f64>)>,
 }
 
+impl LowRankForm {
+    /// True when the directions q_k are orthonormal (to 1e-10), as the Bartlett
+    /// sampler of the row space requires.
+    pub fn has_orthonormal_terms(&self) -> bool {
+        self.terms.iter().enumerate().all(|(i, (_, qi))| {
+            self.terms.iter().enumerate().all(|(j, (_, qj))| {
+                let dot: f64 = qi.iter().zip(qj.iter()).map(|(x, y)| x * y).sum();
+                (dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-10
+            })
+        })
+    }
+}
+
 /// How the true signal β is drawn for a replicate.
 pub trait Signal: Send + Sync + Debug {
     /// Draw β ∈ R^p for one replicate (a fixed signal ignores `rng`).

@@ -53,9 +53,11 @@ pub enum RowSpaceMode {
     Factorize,
     /// Draw X and factorize it, and keep the right singular vectors V as well.
     FactorizeWithVectors,
-    /// For isotropic Gaussian designs, sample the singular values and θ directly
-    /// (Laguerre model); other covariances fall back to [`RowSpaceMode::Factorize`].
-    /// Neither X nor U exists: only for settings that draw projected noise directly.
+    /// Sample the row space directly where that is exact in distribution (Gaussian
+    /// designs with Σ = I: Laguerre model; Σ = a·I + low rank with orthonormal
+    /// directions and p ≥ 1.5n: Bartlett model); otherwise as
+    /// [`RowSpaceMode::Factorize`]. Neither X nor U exists: only for settings that draw
+    /// projected noise directly.
     SampleIsotropic,
 }
 
@@ -150,9 +152,16 @@ impl ReplicateData {
             .get_or_init(|| {
                 self.factorizations.fetch_add(1, Ordering::Relaxed);
                 let beta = self.beta()?;
-                if self.mode == RowSpaceMode::SampleIsotropic && self.covariance.is_isotropic() {
+                let sample = self.mode == RowSpaceMode::SampleIsotropic;
+                let low_rank = self.covariance.low_rank_form().filter(|lr| {
+                    lr.has_orthonormal_terms() && (self.p as f64) >= 1.5 * self.n as f64 && lr.scale > 0.0
+                });
+                if sample && self.covariance.is_isotropic() {
                     let mut rng = self.streams.rng(Purpose::Design, 0);
                     RowSpace::sample_isotropic(self.n, self.p, beta, self.covariance.clone(), &mut rng)
+                } else if let (true, Some(lr)) = (sample, low_rank) {
+                    let mut rng = self.streams.rng(Purpose::Design, 0);
+                    RowSpace::sample_low_rank(self.n, self.p, beta, self.covariance.clone(), lr, &mut rng)
                 } else {
                     let keep_v = self.mode == RowSpaceMode::FactorizeWithVectors;
                     RowSpace::factorize(&self.design().x, beta, self.covariance.clone(), keep_v)
@@ -299,6 +308,89 @@ impl RowSpace {
         // Σ = I: the low-rank form has no rank-one terms, so no projections are needed.
         let low_rank = covariance.low_rank_form();
         Self::assemble(n, d, theta, beta, None, None, covariance, low_rank, Vec::new())
+    }
+
+    /// Sample the row space of an n × p Gaussian design with Σ = a(I + Σ_k (c_k/a) q_k q_kᵀ),
+    /// q_k orthonormal, p − K ≥ n. With Q⊥ completing the q_k to a basis, Z Q = G_K
+    /// (n × K) and Z Q⊥ = L Ω (Bartlett: L lower triangular with L_ii = χ_{p−K−i},
+    /// N(0, 1) below the diagonal; Ω with Haar-distributed orthonormal rows, independent
+    /// of L). Then XXᵀ = a(LLᵀ + G_K diag(1 + c/a) G_Kᵀ),
+    /// Xβ = √a(G_K diag(√(1 + c/a)) Qᵀβ + L Ω Q⊥ᵀβ) with Ω Q⊥ᵀβ distributed as
+    /// ‖Q⊥ᵀβ‖ times the first n coordinates of a uniform unit vector of R^{p−K}, and
+    /// X q_k = √(a + c_k) G_K e_k. Exact in distribution; O(n³) with no O(n²p) term.
+    pub fn sample_low_rank(
+        n: usize,
+        p: usize,
+        beta: &Col<f64>,
+        covariance: Arc<dyn Covariance>,
+        lr: crate::model::LowRankForm,
+        rng: &mut Rng,
+    ) -> Result<Self, CoreError> {
+        let k = lr.terms.len();
+        let dof = p.checked_sub(k).filter(|&m| m >= n).ok_or_else(|| {
+            CoreError::numerical("Bartlett sampling", format!("needs p − K ≥ n (p = {p}, K = {k}, n = {n})"))
+        })?;
+        let a = lr.scale;
+        // Bartlett factor of the bulk's Wishart(n, p − K).
+        let mut l = Mat::<f64>::zeros(n, n);
+        for i in 0..n {
+            let chi2 = ChiSquared::new((dof - i) as f64)
+                .map_err(|e| CoreError::numerical("Bartlett sampling", format!("χ²({}): {e}", dof - i)))?;
+            let x: f64 = chi2.sample(rng);
+            l[(i, i)] = x.sqrt();
+            let below = normal_vec(rng, 1.0, i);
+            for j in 0..i {
+                l[(i, j)] = below[j];
+            }
+        }
+        let gk_draws = normal_vec(rng, 1.0, n * k);
+        let gk = Mat::from_fn(n, k, |i, j| gk_draws[i * k + j]);
+        let mut gram = &l * l.transpose();
+        for (j, (c, _)) in lr.terms.iter().enumerate() {
+            let f = 1.0 + c / a;
+            for r in 0..n {
+                for s in 0..n {
+                    gram[(r, s)] += f * gk[(r, j)] * gk[(s, j)];
+                }
+            }
+        }
+        gram *= a;
+        let eig = gram
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| CoreError::numerical("eigendecomposition of the sampled XXᵀ", format!("{e:?}")))?;
+        let ev = eig.S().column_vector();
+        let lmax = finite_or("eigendecomposition of the sampled XXᵀ", ev.iter().copied().fold(0.0f64, f64::max))?;
+        let d_tol = lmax.sqrt() * (p.max(n) as f64) * f64::EPSILON;
+        let order: Vec<usize> = (0..n).rev().filter(|&i| ev[i] > 0.0 && ev[i].sqrt() > d_tol).collect();
+        let d: Vec<f64> = order.iter().map(|&i| ev[i].sqrt()).collect();
+        let u = Mat::from_fn(n, order.len(), |i, j| eig.U()[(i, order[j])]);
+        // Xβ from the signal's components along the q_k and its bulk norm.
+        let qb: Vec<f64> = lr.terms.iter().map(|(_, q)| q.iter().zip(beta.iter()).map(|(x, y)| x * y).sum()).collect();
+        let bulk = (beta.squared_norm_l2() - qb.iter().map(|x| x * x).sum::<f64>()).max(0.0).sqrt();
+        let z = normal_vec(rng, 1.0, dof);
+        let znorm = z.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let scale = if znorm > 0.0 { bulk / znorm } else { 0.0 };
+        let omega_b = Col::<f64>::from_fn(n, |i| z[i] * scale);
+        let mut xb = &l * &omega_b;
+        for (j, (c, _)) in lr.terms.iter().enumerate() {
+            let f = (1.0 + c / a).sqrt() * qb[j];
+            for i in 0..n {
+                xb[i] += f * gk[(i, j)];
+            }
+        }
+        xb *= a.sqrt();
+        let project = |v: &Col<f64>| -> Vec<f64> {
+            let uv = u.transpose() * v;
+            (0..d.len()).map(|i| uv[i] / d[i]).collect()
+        };
+        let theta = project(&xb);
+        let projections: Vec<Vec<f64>> = lr
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(j, (c, _))| project(&Col::from_fn(n, |i| (a + c).sqrt() * gk[(i, j)])))
+            .collect();
+        Self::assemble(n, d, theta, beta, None, None, covariance, Some(lr), projections)
     }
 
     #[allow(clippy::too_many_arguments)]

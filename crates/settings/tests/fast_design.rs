@@ -1,4 +1,5 @@
-//! The Laguerre fast path (sampled singular values and θ, no X) against the full path
+//! The sampled row space (Laguerre for Σ = I, Bartlett for Σ = aI + low rank; no X)
+//! against the full path
 //! (draw X, factorize): the same distribution of the risk. Means by a two-sample
 //! z-score, and the whole final-iteration distribution by a two-sample
 //! Kolmogorov–Smirnov test.
@@ -8,14 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use collapse_core::{BuildContext, CellView, Covariance, Params, ReplicateData, RowSpaceMode, Signal, Streams};
-use collapse_covariance::{IsotropicParams, RandomSignalParams};
+use collapse_covariance::{EquicorrelatedParams, IsotropicParams, RandomSignalParams, SpikedParams};
 use collapse_estimators::RidgeParams;
 use collapse_settings::FreshLabelsParams;
 
 /// Final-iteration risk and exact risk of `reps` replicates under `mode`.
-fn final_risks(mode: RowSpaceMode, n: usize, p: usize, lambda: f64, reps: u64) -> (Vec<f64>, Vec<f64>) {
+fn final_risks(mode: RowSpaceMode, cov: &str, n: usize, p: usize, lambda: f64, reps: u64) -> (Vec<f64>, Vec<f64>) {
     let ctx = BuildContext { n, p, noise_sd: 1.0 };
-    let cov: Arc<dyn Covariance> = Arc::from(IsotropicParams {}.build(&ctx).unwrap());
+    let cov: Arc<dyn Covariance> = Arc::from(match cov {
+        "isotropic" => IsotropicParams {}.build(&ctx).unwrap(),
+        "spiked" => SpikedParams { spikes: vec![6.0, 2.0] }.build(&ctx).unwrap(),
+        _ => EquicorrelatedParams { rho: 0.4 }.build(&ctx).unwrap(),
+    });
     let signal: Arc<dyn Signal> = Arc::from(RandomSignalParams { radius: 1.0 }.build(&ctx).unwrap());
     let est = RidgeParams { lambda }.build(&ctx).unwrap();
     let setting = FreshLabelsParams::example().build(&ctx).unwrap();
@@ -76,11 +81,19 @@ fn ks(a: &[f64], b: &[f64]) -> f64 {
 }
 
 #[test]
-fn laguerre_fast_path_has_the_full_paths_risk_distribution() {
+fn sampled_row_space_has_the_full_paths_risk_distribution() {
     let reps = 1500;
-    for (n, p, lambda) in [(40, 80, 0.0), (40, 80, 0.3), (60, 30, 0.0)] {
-        let (fast, fast_exact) = final_risks(RowSpaceMode::SampleIsotropic, n, p, lambda, reps);
-        let (full, full_exact) = final_risks(RowSpaceMode::Factorize, n, p, lambda, reps);
+    let cases = [
+        ("isotropic", 40, 80, 0.0),
+        ("isotropic", 40, 80, 0.3),
+        ("isotropic", 60, 30, 0.0),
+        ("spiked", 40, 80, 0.0),
+        ("spiked", 40, 80, 0.3),
+        ("equicorrelated", 40, 80, 0.3),
+    ];
+    for (cov, n, p, lambda) in cases {
+        let (fast, fast_exact) = final_risks(RowSpaceMode::SampleIsotropic, cov, n, p, lambda, reps);
+        let (full, full_exact) = final_risks(RowSpaceMode::Factorize, cov, n, p, lambda, reps);
         let z = two_sample_z(&fast, &full);
         let z_exact = two_sample_z(&fast_exact, &full_exact);
         let d = ks(&fast, &full);
@@ -89,7 +102,10 @@ fn laguerre_fast_path_has_the_full_paths_risk_distribution() {
         eprintln!(
             "n = {n}, p = {p}, λ = {lambda}: z = {z:.2}, z_exact = {z_exact:.2}, KS D = {d:.4} (critical {critical:.4})"
         );
-        assert!(z.abs() < 4.0 && z_exact.abs() < 4.0, "n = {n}, p = {p}, λ = {lambda}: z = {z}, z_exact = {z_exact}");
-        assert!(d < critical, "n = {n}, p = {p}, λ = {lambda}: KS D = {d} ≥ {critical}");
+        assert!(
+            z.abs() < 4.0 && z_exact.abs() < 4.0,
+            "{cov}, n = {n}, p = {p}, λ = {lambda}: z = {z}, z_exact = {z_exact}"
+        );
+        assert!(d < critical, "{cov}, n = {n}, p = {p}, λ = {lambda}: KS D = {d} ≥ {critical}");
     }
 }
