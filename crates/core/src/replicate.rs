@@ -21,7 +21,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use faer::{Col, Mat, Side};
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::{Accum, Col, Mat, MatRef, Side};
 use rand_distr::{ChiSquared, Distribution};
 
 use crate::error::CoreError;
@@ -219,8 +220,9 @@ impl RowSpace {
         let low_rank = covariance.low_rank_form();
         let need_v = keep_v || low_rank.is_none();
         let (d, u, v) = if (p as f64) >= 1.5 * n as f64 {
-            // XXᵀ = U diag(d²) Uᵀ; faer returns eigenvalues in ascending order.
-            let gram = x * x.transpose();
+            // XXᵀ = U diag(d²) Uᵀ; only the lower triangle is formed (half the flops of a
+            // full product) because the symmetric eigensolver reads only that half.
+            let gram = lower_gram(x.as_ref(), x.transpose(), BlockStructure::Rectangular, BlockStructure::Rectangular);
             let eig = gram
                 .self_adjoint_eigen(Side::Lower)
                 .map_err(|e| CoreError::numerical("eigendecomposition of XXᵀ", format!("{e:?} (n = {n}, p = {p})")))?;
@@ -345,11 +347,12 @@ impl RowSpace {
         }
         let gk_draws = normal_vec(rng, 1.0, n * k);
         let gk = Mat::from_fn(n, k, |i, j| gk_draws[i * k + j]);
-        let mut gram = &l * l.transpose();
+        let mut gram =
+            lower_gram(l.as_ref(), l.transpose(), BlockStructure::TriangularLower, BlockStructure::TriangularUpper);
         for (j, (c, _)) in lr.terms.iter().enumerate() {
             let f = 1.0 + c / a;
-            for r in 0..n {
-                for s in 0..n {
+            for s in 0..n {
+                for r in s..n {
                     gram[(r, s)] += f * gk[(r, j)] * gk[(s, j)];
                 }
             }
@@ -495,6 +498,29 @@ impl RowSpace {
             }
         }
     }
+}
+
+/// The lower triangle of lhs·rhs (the upper triangle is left zero), for symmetric
+/// products read by a `Side::Lower` eigensolver.
+fn lower_gram(
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    lhs_structure: BlockStructure,
+    rhs_structure: BlockStructure,
+) -> Mat<f64> {
+    let mut out = Mat::<f64>::zeros(lhs.nrows(), rhs.ncols());
+    triangular::matmul(
+        out.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        lhs,
+        lhs_structure,
+        rhs,
+        rhs_structure,
+        1.0,
+        faer::get_global_parallelism(),
+    );
+    out
 }
 
 /// Eigenvalues of the symmetric tridiagonal matrix with diagonal `diag` and
