@@ -261,30 +261,40 @@ fn list_describe_schema_validate() {
         .iter()
         .map(|p| format!("{}/{}", p["kind"].as_str().unwrap(), p["name"].as_str().unwrap()))
         .collect();
-    for expected in [
-        "estimator/ridge",
+    // The registry's contents are pinned: a plugin that silently fails to link (an
+    // empty inventory) or an unintended new name fails here.
+    let mut expected = vec![
         "estimator/min-norm",
         "estimator/ols",
-        "covariance/isotropic",
-        "covariance/spiked",
-        "covariance/equicorrelated",
-        "covariance/power-law",
+        "estimator/ridge",
         "covariance/ar1",
         "covariance/diagonal",
-        "signal/random",
+        "covariance/equicorrelated",
+        "covariance/isotropic",
+        "covariance/power-law",
+        "covariance/spiked",
         "signal/aligned",
-        "signal/power-law",
         "signal/fixed",
+        "signal/power-law",
+        "signal/random",
         "schedule/constant",
-        "schedule/golden-ratio",
         "schedule/dynamic",
+        "schedule/golden-ratio",
         "schedule/list",
+        "schedule/optimal",
         "setting/fresh-labels",
+        "scenario/dynamic-vs-constant",
         "scenario/golden-ratio",
+        "scenario/optimal-w-ridge",
         "scenario/ridge-mixing",
-    ] {
-        assert!(names.contains(&expected.to_string()), "{expected} not registered: {names:?}");
-    }
+        "scenario/risk-vs-w",
+        "theory/min-norm-mixing",
+        "theory/ridge-mixing",
+    ];
+    let mut names = names;
+    names.sort();
+    expected.sort();
+    assert_eq!(names, expected);
     let o = run(&["describe", "estimator", "ridge"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());

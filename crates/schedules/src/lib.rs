@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// 1/φ = (√5 − 1)/2, the optimal constant weight for min-norm interpolation.
-pub const INVERSE_GOLDEN_RATIO: f64 = 0.618_033_988_749_894_9;
+pub const INVERSE_GOLDEN_RATIO: f64 = collapse_theory::GOLDEN_W;
 
 fn with_first_real(iterations: usize, w: impl Fn(usize) -> f64) -> Vec<f64> {
     (0..=iterations).map(|t| if t == 0 { 1.0 } else { w(t) }).collect()
@@ -90,14 +90,7 @@ pub struct Dynamic;
 
 impl Schedule for Dynamic {
     fn weights(&self, cell: &CellView<'_>) -> Result<Vec<f64>, CoreError> {
-        let mut out = Vec::with_capacity(cell.iterations + 1);
-        let mut w = 1.0;
-        out.push(w);
-        for _ in 0..cell.iterations {
-            w = (1.0 + w) / (2.0 + w);
-            out.push(w);
-        }
-        Ok(out)
+        Ok(collapse_theory::dynamic_weights(cell.iterations))
     }
 }
 

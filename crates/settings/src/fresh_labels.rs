@@ -342,3 +342,84 @@ impl Chain for RefitChain<'_> {
         Ok(Outcome { risk, risk_exact: self.exact.as_mut().map(|e| e.step(t, w)) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use collapse_core::faer::{Col, ColRef, MatRef};
+    use collapse_core::{Covariance, Signal};
+    use collapse_covariance::{IsotropicParams, RandomSignalParams};
+    use collapse_estimators::RidgeParams;
+
+    fn ctx() -> BuildContext {
+        BuildContext { n: 4, p: 6, noise_sd: 1.0 }
+    }
+
+    #[test]
+    fn send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<FreshLabels>();
+        check::<FreshLabelsParams>();
+    }
+
+    #[test]
+    fn negative_synthetic_noise_is_rejected() {
+        let p = FreshLabelsParams { synthetic_noise_sd: Some(-1.0), ..FreshLabelsParams::example() };
+        let e = p.build(&ctx()).unwrap_err();
+        assert_eq!(e.field, "synthetic_noise_sd");
+    }
+
+    /// An estimator without a spectral form cannot take the spectral path.
+    #[test]
+    fn spectral_path_needs_a_spectral_estimator() {
+        #[derive(Debug)]
+        struct Opaque;
+        impl Estimator for Opaque {
+            fn fit(
+                &self,
+                x: MatRef<'_, f64>,
+                _: ColRef<'_, f64>,
+                _: Option<ColRef<'_, f64>>,
+            ) -> Result<Col<f64>, CoreError> {
+                Ok(Col::zeros(x.ncols()))
+            }
+        }
+        let setting = FreshLabelsParams { path: Path::Spectral, ..FreshLabelsParams::example() }.build(&ctx()).unwrap();
+        let cov = IsotropicParams {}.build(&ctx()).unwrap();
+        let signal = RandomSignalParams { radius: 1.0 }.build(&ctx()).unwrap();
+        let view = CellView {
+            n: 4,
+            p: 6,
+            noise_sd: 1.0,
+            iterations: 1,
+            estimator: &Opaque,
+            covariance: cov.as_ref(),
+            signal: signal.as_ref(),
+        };
+        let e = setting.check(&view).unwrap_err();
+        assert!(e.to_string().starts_with("path:"), "{e}");
+    }
+
+    /// Hand computation of the exact risk for min-norm on a design of full row rank:
+    /// E R_0 = B_X + σ² Σ 1/d_i², and one step at weight w multiplies the variance
+    /// part by (1−w)² + w² + (1−w)².
+    #[test]
+    fn exact_risk_by_hand() {
+        let (n, p) = (4, 6);
+        let cov: Arc<dyn Covariance> = Arc::from(IsotropicParams {}.build(&ctx()).unwrap());
+        let signal: Arc<dyn Signal> = Arc::from(RandomSignalParams { radius: 1.0 }.build(&ctx()).unwrap());
+        let data = ReplicateData::new(n, p, Streams::new(1, 0, 0), cov, signal, Arc::new(AtomicUsize::new(0)));
+        let rs = data.row_space().unwrap();
+        let ridge = RidgeParams { lambda: 0.0 }.build(&ctx()).unwrap();
+        let mut exact = ExactRisk::new(rs, ridge.spectral().unwrap(), 1.0, 1.0);
+        let bias = rs.perp_norm2();
+        let var: f64 = rs.d.iter().map(|d| 1.0 / (d * d)).sum();
+        assert!((exact.step(0, 1.0) - (bias + var)).abs() < 1e-12 * (bias + var));
+        let w: f64 = 0.3;
+        let factor = (1.0 - w).powi(2) + w * w + (1.0 - w).powi(2);
+        assert!((exact.step(1, w) - (bias + factor * var)).abs() < 1e-12 * (bias + var));
+    }
+}

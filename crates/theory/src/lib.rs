@@ -31,7 +31,7 @@ pub use limits::{
 };
 pub use mixing::{
     GOLDEN_W, c, c_k, c_t, dynamic_weights, fixed_labels_factor, fixed_labels_factor_limit, optimal_w_noise_ratio,
-    variance_factors,
+    variance_factors, variance_factors_with_noise_ratio,
 };
 pub use optimal::{OptimalPoint, optimal_w, optimal_w_curve};
 pub use spectrum::{

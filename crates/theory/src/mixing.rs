@@ -75,12 +75,20 @@ pub fn c_t(w: f64, t: u32) -> f64 {
 /// as `weights` (empty in, empty out), and the min-norm risk path is `B_X + a_t V_X`.
 #[must_use]
 pub fn variance_factors(weights: &[f64]) -> Vec<f64> {
+    variance_factors_with_noise_ratio(weights, 1.0)
+}
+
+/// [`variance_factors`] when synthetic labels carry noise variance `k·σ²` instead of `σ²`
+/// (THEORY.md §A.1, §A.3): `a_t = (1−w_t)² a_{t−1} + w_t² + k(1−w_t)²`, in units of the
+/// single-fit variance `V`.
+#[must_use]
+pub fn variance_factors_with_noise_ratio(weights: &[f64], k: f64) -> Vec<f64> {
     let mut out = Vec::with_capacity(weights.len());
     let mut a = 1.0;
     for (t, &w) in weights.iter().enumerate() {
         if t > 0 {
             let q = (1.0 - w) * (1.0 - w);
-            a = q * a + w * w + q;
+            a = q * a + w * w + k * q;
         }
         out.push(a);
     }

@@ -15,6 +15,7 @@
 use collapse_core::{CellView, TheoryCell, TheoryModel, TheoryPlugin};
 
 use crate::limits::{isotropic_path, min_norm_limit, ridge_mixing_limit};
+use crate::mixing::variance_factors_with_noise_ratio;
 use crate::spectrum::Spectrum;
 
 /// The asymptotic description of a cell: spectra, aspect ratio, SNR, penalty.
@@ -86,20 +87,8 @@ impl TheoryModel for MinNormMixing {
             return None;
         }
         let bv = min_norm_limit(&inputs.h, &inputs.g, inputs.gamma, inputs.r2, inputs.sigma2).ok()?;
-        let mut a = 1.0;
-        Some(
-            cell.weights
-                .iter()
-                .enumerate()
-                .map(|(t, &w)| {
-                    if t > 0 {
-                        let v = 1.0 - w;
-                        a = v * v * a + w * w + k * v * v;
-                    }
-                    bv.bias + a * bv.variance
-                })
-                .collect(),
-        )
+        let factors = variance_factors_with_noise_ratio(cell.weights, k);
+        Some(factors.into_iter().map(|a| bv.bias + a * bv.variance).collect())
     }
 }
 
