@@ -63,7 +63,9 @@ pub fn final_table(s: &ResolvedScenario, stats: &[Vec<SummaryRow>], theory: &[Op
 /// parameters, the w with the lowest final mean risk.
 pub fn best_w(s: &ResolvedScenario, stats: &[Vec<SummaryRow>]) -> Option<String> {
     let w_axis = s.axes.iter().position(|a| a.section == "schedule" && a.key == "w")?;
+    // Groups in order of first appearance; the index map keeps this linear in cells.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (c, cell) in s.cells.iter().enumerate() {
         let label: Vec<String> = s
             .axes
@@ -74,9 +76,12 @@ pub fn best_w(s: &ResolvedScenario, stats: &[Vec<SummaryRow>]) -> Option<String>
             .map(|(_, (a, v))| format!("{} = {}", a.column(), render(v)))
             .collect();
         let label = label.join(", ");
-        match groups.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, members)) => members.push(c),
-            None => groups.push((label, vec![c])),
+        match index.get(&label) {
+            Some(&g) => groups[g].1.push(c),
+            None => {
+                index.insert(label.clone(), groups.len());
+                groups.push((label, vec![c]));
+            }
         }
     }
     let mut out = String::new();

@@ -91,14 +91,13 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
             let (a, b) = opts.lambda_range;
             let n = opts.points.max(2);
             let lambdas: Vec<f64> = (0..n).map(|k| 10f64.powf(a + (b - a) * k as f64 / (n - 1) as f64)).collect();
-            let mut seen: Vec<String> = Vec::new();
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             for (c, inp) in inputs.iter().enumerate() {
                 let Some(i) = inp else { continue };
                 let l = label(s, c, &["estimator.lambda", "schedule", "schedule."]);
-                if seen.contains(&l) {
+                if !seen.insert(l.clone()) {
                     continue;
                 }
-                seen.push(l.clone());
                 let curve = optimal_w_curve(&i.h, &i.g, i.gamma, i.r2, i.sigma2, &lambdas).map_err(err)?;
                 let ws: Vec<f64> = curve.iter().map(|p| p.w).collect();
                 let (wmin, wmax) =
@@ -142,14 +141,13 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
         Some(Curve::W) => {
             let n = opts.points.max(2);
             let grid: Vec<f64> = (0..n).map(|k| 0.02 + 0.98 * k as f64 / (n - 1) as f64).collect();
-            let mut seen: Vec<String> = Vec::new();
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             for (c, inp) in inputs.iter().enumerate() {
                 let Some(i) = inp else { continue };
                 let l = label(s, c, &["schedule", "schedule."]);
-                if seen.contains(&l) {
+                if !seen.insert(l.clone()) {
                     continue;
                 }
-                seen.push(l.clone());
                 let mut ev = RidgeMixingEvaluator::new(&i.h, &i.g, i.gamma, i.r2, i.sigma2).map_err(err)?;
                 let (ws, rs) = optimal_w(&i.h, &i.g, i.gamma, i.r2, i.sigma2, i.lambda).map_err(err)?;
                 let _ = writeln!(out, "{l}: λ = {}: w* = {ws:.4}, risk(w*) = {rs:.6}", i.lambda);

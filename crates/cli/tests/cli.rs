@@ -307,6 +307,10 @@ fn list_describe_schema_validate() {
     let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let variants = schema["properties"]["estimator"]["oneOf"].as_array().unwrap();
     assert!(variants.iter().any(|v| v["properties"]["kind"]["const"] == "ridge"));
+    // Narrowing a kind sweep leaves the other kinds' sub-tables unused, not erroneous.
+    let o = run(&["validate", "optimal-w-ridge", "--set", "covariance.kind=spiked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("6 cells"), "{}", String::from_utf8_lossy(&o.stdout));
     let o = run(&["validate", "golden-ratio", "--set", "replicates=5"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", stderr(&o));

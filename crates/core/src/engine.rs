@@ -89,7 +89,9 @@ fn run_unit(
         first.signal.clone(),
         factorizations.clone(),
     )
-    .with_mode(first.setting.row_space_mode(&first.view()));
+    .with_mode(first.setting.row_space_mode(&first.view()))
+    // Each chain evaluates the realised and the exact risk once per iteration.
+    .with_evaluation_hint(members.iter().map(|&c| 2 * (scenario.cells[c].iterations + 1)).sum());
     let mut out = Vec::with_capacity(members.len());
     for &c in members {
         let cell = &scenario.cells[c];

@@ -72,6 +72,7 @@ pub struct ReplicateData {
     signal: Arc<dyn Signal>,
     factorizations: Arc<AtomicUsize>,
     mode: RowSpaceMode,
+    evaluations: usize,
     beta: OnceLock<Result<Col<f64>, CoreError>>,
     design: OnceLock<Design>,
     row_space: OnceLock<Result<RowSpace, CoreError>>,
@@ -96,6 +97,7 @@ impl ReplicateData {
             signal,
             factorizations,
             mode: RowSpaceMode::Factorize,
+            evaluations: 0,
             beta: OnceLock::new(),
             design: OnceLock::new(),
             row_space: OnceLock::new(),
@@ -106,6 +108,15 @@ impl ReplicateData {
     #[must_use]
     pub fn with_mode(mut self, mode: RowSpaceMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// How many risk evaluations the cells of this replicate will make in total; with a
+    /// dense Σ, more than r of them make precomputing VᵀΣV (O(p·r²)) worth it, so that each
+    /// evaluation costs O(r²) instead of O(p·r).
+    #[must_use]
+    pub fn with_evaluation_hint(mut self, evaluations: usize) -> Self {
+        self.evaluations = evaluations;
         self
     }
 
@@ -165,7 +176,8 @@ impl ReplicateData {
                     RowSpace::sample_low_rank(self.n, self.p, beta, self.covariance.clone(), lr, &mut rng)
                 } else {
                     let keep_v = self.mode == RowSpaceMode::FactorizeWithVectors;
-                    RowSpace::factorize(&self.design().x, beta, self.covariance.clone(), keep_v)
+                    let rs = RowSpace::factorize(&self.design().x, beta, self.covariance.clone(), keep_v)?;
+                    Ok(if self.evaluations > rs.rank() { rs.with_projected_covariance() } else { rs })
                 }
             })
             .as_ref()
@@ -181,6 +193,9 @@ enum RiskForm {
     LowRank { scale: f64, terms: Vec<(f64, Vec<f64>, f64)> },
     /// Any Σ: reconstruct V b (O(p·r)) and apply Σ.
     Dense { v: Mat<f64>, beta: Col<f64> },
+    /// Any Σ with M = VᵀΣV, h = VᵀΣβ⊥ and c = β⊥ᵀΣβ⊥ precomputed:
+    /// eᵀMe − 2eᵀh + c with e = b − θ. O(r²).
+    Projected { m: Mat<f64>, h: Vec<f64>, c: f64 },
 }
 
 /// The row space of a fixed design restricted to its numerical rank, with what every
@@ -496,7 +511,39 @@ impl RowSpace {
                 let err = v * &bc - beta;
                 self.covariance.quad_form(err.as_ref())
             }
+            RiskForm::Projected { m, h, c } => {
+                let r = b.len();
+                let e: Vec<f64> = b.iter().zip(&self.theta).map(|(bi, ti)| bi - ti).collect();
+                let mut quad = 0.0;
+                for j in 0..r {
+                    let col = m.col(j);
+                    let mut s = 0.0;
+                    for i in 0..r {
+                        s += col[i] * e[i];
+                    }
+                    quad += e[j] * s;
+                }
+                let cross: f64 = e.iter().zip(h).map(|(x, y)| x * y).sum();
+                quad - 2.0 * cross + c
+            }
         }
+    }
+
+    /// Switch a dense-Σ risk to the precomputed O(r²) form (THEORY.md §E): M = VᵀΣV,
+    /// h = VᵀΣβ⊥, c = β⊥ᵀΣβ⊥. Other forms are returned unchanged.
+    #[must_use]
+    pub fn with_projected_covariance(mut self) -> Self {
+        if let RiskForm::Dense { v, beta } = &self.form {
+            let sv = self.covariance.apply(v.as_ref());
+            let m = v.transpose() * &sv;
+            let theta = Col::<f64>::from_fn(self.theta.len(), |i| self.theta[i]);
+            let beta_perp = beta - v * &theta;
+            let h_col = sv.transpose() * &beta_perp;
+            let h: Vec<f64> = h_col.iter().copied().collect();
+            let c = self.covariance.quad_form(beta_perp.as_ref());
+            self.form = RiskForm::Projected { m, h, c };
+        }
+        self
     }
 }
 
@@ -591,6 +638,46 @@ pub fn tridiagonal_eigenvalues(diag: &mut [f64], off: &mut [f64]) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dense Σ (diagonal, no low-rank form) evaluated by reconstruction and by the
+    /// precomputed O(r²) form gives the same risk.
+    #[test]
+    fn projected_covariance_form_matches_reconstruction() {
+        #[derive(Debug)]
+        struct Diag(Vec<f64>);
+        impl Covariance for Diag {
+            fn dim(&self) -> usize {
+                self.0.len()
+            }
+            fn eigenvalues(&self) -> Vec<f64> {
+                self.0.clone()
+            }
+            fn to_eigenbasis(&self, v: faer::ColRef<'_, f64>) -> Col<f64> {
+                v.to_owned()
+            }
+            fn to_standard_basis(&self, c: faer::ColRef<'_, f64>) -> Col<f64> {
+                c.to_owned()
+            }
+            fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
+                Mat::from_fn(m.nrows(), m.ncols(), |i, j| self.0[i] * m[(i, j)])
+            }
+            fn sample(&self, n: usize, rng: &mut Rng) -> Mat<f64> {
+                let z = normal_vec(rng, 1.0, n * self.0.len());
+                Mat::from_fn(n, self.0.len(), |i, j| z[i * self.0.len() + j] * self.0[j].sqrt())
+            }
+        }
+        for (n, p) in [(12, 30), (20, 15)] {
+            let cov: Arc<dyn Covariance> = Arc::new(Diag((1..=p).map(|k| 1.0 / k as f64).collect()));
+            let mut rng = Streams::new(5, 0, 0).rng(Purpose::Design, 0);
+            let x = cov.sample(n, &mut rng);
+            let beta = Col::from_fn(p, |i| (i as f64 + 0.5).cos());
+            let dense = RowSpace::factorize(&x, &beta, cov.clone(), false).unwrap();
+            let b: Vec<f64> = (0..dense.rank()).map(|i| (i as f64).sin()).collect();
+            let r1 = dense.risk_of_coords(&b);
+            let r2 = dense.with_projected_covariance().risk_of_coords(&b);
+            assert!((r1 - r2).abs() < 1e-12 * r1.max(1.0), "{r1} vs {r2}");
+        }
+    }
 
     /// The QL eigenvalues of a random tridiagonal matrix equal faer's dense solver's.
     #[test]

@@ -444,6 +444,20 @@ fn section_schema(section: &str, kind: &str) -> Result<Value, CoreError> {
     }
 }
 
+fn section_plugin_names(section: &str) -> Result<Vec<&'static str>, CoreError> {
+    fn names<T: ?Sized + Registered>() -> Result<Vec<&'static str>, CoreError> {
+        Ok(registry::plugins::<T>()?.into_iter().map(|p| p.name).collect())
+    }
+    match section {
+        "signal" => names::<dyn Signal>(),
+        "covariance" => names::<dyn Covariance>(),
+        "estimator" => names::<dyn Estimator>(),
+        "schedule" => names::<dyn Schedule>(),
+        "setting" => names::<dyn Setting>(),
+        _ => Ok(Vec::new()),
+    }
+}
+
 fn get_u64(map: &Map<String, Value>, key: &str, default: Option<u64>, min: u64) -> Result<u64, CoreError> {
     match map.get(key) {
         None => default.ok_or_else(|| CoreError::config(key, "missing; this key is required")),
@@ -559,25 +573,33 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
                     }
                 }
             }
-            if names.len() > 1 {
-                let mut specific = BTreeMap::new();
-                for kind in &names {
-                    match table.remove(kind) {
-                        Some(Value::Object(m)) => {
-                            specific.insert(kind.clone(), m);
-                        }
-                        Some(v) => {
-                            return Err(CoreError::config(
-                                format!("{section}.{kind}"),
-                                format!("must be a table of `{kind}` parameters, got {v}"),
-                            ));
-                        }
-                        None => {
-                            specific.insert(kind.clone(), Map::new());
-                        }
-                    }
+            // Sub-tables named after a plugin of this section hold that plugin's own
+            // parameters (`[covariance.spiked]`); those of kinds not selected are ignored,
+            // so narrowing a kind sweep with --set needs no other edit.
+            let registered = section_plugin_names(section)?;
+            let mut specific = BTreeMap::new();
+            let sub_keys: Vec<String> = table
+                .iter()
+                .filter(|(k, v)| v.is_object() && registered.contains(&k.as_str()))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in sub_keys {
+                if let Some(Value::Object(m)) = table.remove(&key) {
+                    specific.insert(key, m);
                 }
+            }
+            for kind in &names {
+                if let Some(v) = table.get(kind) {
+                    return Err(CoreError::config(
+                        format!("{section}.{kind}"),
+                        format!("must be a table of `{kind}` parameters, got {v}"),
+                    ));
+                }
+            }
+            if !specific.is_empty() {
                 per_kind.insert(section, specific);
+            }
+            if names.len() > 1 {
                 axes.push(Axis {
                     section: section.to_string(),
                     key: "kind".to_string(),
@@ -656,7 +678,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
             for (k, v) in built_params {
                 columns.push((format!("{section}.{k}"), ParamValue::from_json(v)));
             }
-            if index == 0 && !per_kind.contains_key(section) {
+            if index == 0 && kinds.get(section).is_some_and(|k| k.len() == 1) {
                 defaults.insert(section, built_params.clone());
             }
         };
@@ -784,10 +806,17 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
             } else {
                 defaults.get(section).cloned()
             };
-            for (k, v) in section_defaults.unwrap_or_default() {
-                if v.is_null() || t.contains_key(&k) {
-                    continue;
-                }
+            let in_subtable = |k: &str| {
+                kinds.get(section).and_then(|names| names.first()).is_some_and(|kind| {
+                    t.get(kind).and_then(toml::Value::as_table).is_some_and(|sub| sub.contains_key(k))
+                })
+            };
+            let section_defaults = section_defaults.unwrap_or_default();
+            let to_add: Vec<(String, Value)> = section_defaults
+                .into_iter()
+                .filter(|(k, v)| !v.is_null() && !t.contains_key(k) && !in_subtable(k))
+                .collect();
+            for (k, v) in to_add {
                 if let Ok(tv) = toml::Value::try_from(&v) {
                     t.insert(k, tv);
                 }
