@@ -115,6 +115,11 @@ fn run_writes_four_files_with_the_documented_columns() {
     for c in ["replicates", "risk_exact_mean", "risk_theory", "z_exact", "estimator.lambda", "schedule.w"] {
         assert!(summary.column(c).is_ok(), "summary.parquet lacks column {c}");
     }
+    // The saved scenario writes out every default.
+    let saved = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    for key in ["fast_design", "projected_noise", "noise_sd", "radius", "common_random_numbers"] {
+        assert!(saved.contains(key), "scenario.toml lacks `{key}`:\n{saved}");
+    }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["seed"], 3);

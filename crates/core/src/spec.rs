@@ -627,6 +627,9 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
     let mut cells = Vec::with_capacity(grid_size);
     let mut defaults: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
 
+    // Sections with one plugin kind: their defaults are written into scenario.toml.
+    let single_kind: std::collections::BTreeSet<&str> =
+        kinds.iter().filter(|(_, names)| names.len() == 1).map(|(section, _)| *section).collect();
     for index in 0..grid_size {
         // Row-major: the last axis varies fastest.
         let mut coords = Vec::with_capacity(axes.len());
@@ -678,7 +681,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
             for (k, v) in built_params {
                 columns.push((format!("{section}.{k}"), ParamValue::from_json(v)));
             }
-            if index == 0 && kinds.get(section).is_some_and(|k| k.len() == 1) {
+            if index == 0 && single_kind.contains(section) {
                 defaults.insert(section, built_params.clone());
             }
         };
