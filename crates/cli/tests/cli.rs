@@ -310,6 +310,26 @@ fn list_describe_schema_validate() {
     let o = run(&["schema"]);
     assert!(o.status.success());
     let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Every reference resolves inside the document (plugins' own $defs are hoisted).
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r.to_string());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&schema, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/$defs/").unwrap_or_else(|| panic!("non-local $ref {r}"));
+        assert!(schema["$defs"].get(name).is_some(), "dangling $ref {r}");
+    }
     let variants = schema["properties"]["estimator"]["oneOf"].as_array().unwrap();
     assert!(variants.iter().any(|v| v["properties"]["kind"]["const"] == "ridge"));
     // Narrowing a kind sweep leaves the other kinds' sub-tables unused, not erroneous.

@@ -15,6 +15,11 @@
 //! in numpy's `logspace`). The scenario then runs the Cartesian grid of all swept
 //! parameters; each grid point is a *cell*. A parameter that is itself a list (the
 //! `list` schedule's `w`, `spiked`'s `spikes`) is swept by giving a list of lists.
+//!
+//! **Kind sweeps.** `kind = ["isotropic", "spiked"]` sweeps the plugin itself; each kind's
+//! own parameters go in a sub-table named after it (`[covariance.spiked] spikes = [4.0]`),
+//! and the parameter columns are the union over kinds (null where a kind lacks one).
+//! Sub-tables of kinds that are not selected are ignored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -891,10 +896,39 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
         }
         schema
     }
-    fn variants<T: ?Sized + Registered>() -> Result<Value, CoreError> {
+    // Move a plugin schema's own `$defs` to the root (under `<plugin>.<Name>`) and
+    // rewrite its references, so that every `$ref` resolves against the scenario schema.
+    fn hoist_defs(schema: &mut Value, prefix: &str, root: &mut Map<String, Value>) {
+        fn rewrite(v: &mut Value, prefix: &str, own: &[String]) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get_mut("$ref")
+                        && let Some(name) = r.strip_prefix("#/$defs/")
+                        && own.iter().any(|o| o == name)
+                    {
+                        *r = format!("#/$defs/{prefix}.{name}");
+                    }
+                    m.values_mut().for_each(|x| rewrite(x, prefix, own));
+                }
+                Value::Array(a) => a.iter_mut().for_each(|x| rewrite(x, prefix, own)),
+                _ => {}
+            }
+        }
+        let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|o| o.remove("$defs")) else {
+            return;
+        };
+        let own: Vec<String> = defs.keys().cloned().collect();
+        rewrite(schema, prefix, &own);
+        for (name, mut def) in defs {
+            rewrite(&mut def, prefix, &own);
+            root.insert(format!("{prefix}.{name}"), def);
+        }
+    }
+    fn variants<T: ?Sized + Registered>(root_defs: &mut Map<String, Value>) -> Result<Value, CoreError> {
         let mut out = Vec::new();
         for p in registry::plugins::<T>()? {
             let mut s = sweepable(&(p.schema)());
+            hoist_defs(&mut s, &format!("{}.{}", T::KIND.name(), p.name), root_defs);
             if let Some(obj) = s.as_object_mut() {
                 let props = obj.entry("properties").or_insert_with(|| Value::Object(Map::new()));
                 if let Some(props) = props.as_object_mut() {
@@ -908,9 +942,28 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
             }
             out.push(s);
         }
+        // A kind sweep: a list of plugin names, each one's own parameters in a sub-table
+        // named after it, common parameters flat beside `kind`.
+        let names: Vec<&str> = registry::plugins::<T>()?.into_iter().map(|p| p.name).collect();
+        out.push(serde_json::json!({
+            "title": "kind sweep",
+            "type": "object",
+            "description": "Sweep the plugin itself: `kind = [\"a\", \"b\"]`; parameters of one kind go in a sub-table named after it.",
+            "properties": {"kind": {"type": "array", "items": {"enum": names}, "minItems": 1, "uniqueItems": true}},
+            "required": ["kind"]
+        }));
         Ok(serde_json::json!({"oneOf": out}))
     }
     let design = sweepable(&serde_json::to_value(schemars::schema_for!(DesignParams)).unwrap_or(Value::Null));
+    let mut defs = match sweep_defs {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let signal = variants::<dyn Signal>(&mut defs)?;
+    let covariance = variants::<dyn Covariance>(&mut defs)?;
+    let estimator = variants::<dyn Estimator>(&mut defs)?;
+    let schedule = variants::<dyn Schedule>(&mut defs)?;
+    let setting = variants::<dyn Setting>(&mut defs)?;
     Ok(serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "collapse scenario",
@@ -925,12 +978,12 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
             "iterations": {"type": "integer", "minimum": 0, "description": "Refits after the first fit t = 0."},
             "common_random_numbers": {"type": "boolean", "default": true, "description": "Cells that differ only in estimator/schedule/setting parameters share designs, signals and noise draws per replicate, and one factorization."},
             "design": design,
-            "signal": variants::<dyn Signal>()?,
-            "covariance": variants::<dyn Covariance>()?,
-            "estimator": variants::<dyn Estimator>()?,
-            "schedule": variants::<dyn Schedule>()?,
-            "setting": variants::<dyn Setting>()?,
+            "signal": signal,
+            "covariance": covariance,
+            "estimator": estimator,
+            "schedule": schedule,
+            "setting": setting,
         },
-        "$defs": sweep_defs,
+        "$defs": defs,
     }))
 }
