@@ -241,11 +241,23 @@ fn build_map<T: ?Sized + 'static>(
 ) -> Result<Map_<T>, CoreError> {
     let mut map = BTreeMap::new();
     for p in items {
+        if !is_kebab_case(p.name) {
+            return Err(CoreError::config(
+                format!("{kind} plugin `{}`", p.name),
+                "plugin names are kebab-case: lowercase letters and digits separated by single `-`",
+            ));
+        }
         if map.insert(p.name, p).is_some() {
             return Err(CoreError::DuplicatePlugin { kind, name: p.name.to_string() });
         }
     }
     Ok(map)
+}
+
+/// `ridge`, `min-norm`, `ar1`: lowercase ASCII letters and digits in `-`-separated words.
+pub fn is_kebab_case(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
 }
 
 /// Implemented for each plugin trait object type: where its registry lives.
@@ -295,6 +307,9 @@ pub fn scenarios() -> Result<Vec<&'static ScenarioPlugin>, CoreError> {
     MAP.get_or_init(|| {
         let mut map = BTreeMap::new();
         for s in inventory::iter::<ScenarioPlugin> {
+            if !is_kebab_case(s.name) {
+                return Err(CoreError::config(format!("scenario `{}`", s.name), "scenario names are kebab-case"));
+            }
             if map.insert(s.name, s).is_some() {
                 return Err(CoreError::DuplicatePlugin { kind: "scenario", name: s.name.to_string() });
             }

@@ -101,6 +101,16 @@ fn parameters_are_strict_and_validated() {
 }
 
 #[test]
+fn names_must_be_kebab_case() {
+    for ok in ["ridge", "min-norm", "ar1", "power-law"] {
+        assert!(registry::is_kebab_case(ok), "{ok}");
+    }
+    for bad in ["", "Ridge", "min_norm", "-a", "a-", "a--b", "power law"] {
+        assert!(!registry::is_kebab_case(bad), "{bad}");
+    }
+}
+
+#[test]
 fn schema_carries_docs() {
     let info = registry::catalog(Kind::Estimator).unwrap();
     let schema = &info[0].schema;
