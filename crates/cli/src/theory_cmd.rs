@@ -65,10 +65,11 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     match opts.curve {
         None => {
+            let width = (0..s.cells.len()).map(|c| label(s, c, &[]).chars().count()).max().unwrap_or(0).max(5);
             let _ = writeln!(
                 out,
-                "{:>5}  {:<40} {:>10} {:>8} {:>12} {:>8} {:>12}",
-                "cell", "cell", "lambda", "w", "risk_limit", "w*", "risk(w*)"
+                "{:>5}  {:<width$} {:>10} {:>8} {:>12} {:>8} {:>12}",
+                "cell", "parameters", "lambda", "w", "risk_limit", "w*", "risk(w*)"
             );
             for (c, inp) in inputs.iter().enumerate() {
                 let Some(i) = inp else { continue };
@@ -77,7 +78,12 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 let limit = if w > 0.0 { ev.limit(i.lambda, w).map_err(err)?.total() } else { f64::INFINITY };
                 let (ws, rs) = optimal_w(&i.h, &i.g, i.gamma, i.r2, i.sigma2, i.lambda).map_err(err)?;
                 let l = label(s, c, &[]);
-                let _ = writeln!(out, "{c:>5}  {l:<40} {:>10.4} {w:>8.4} {limit:>12.6} {ws:>8.4} {rs:>12.6}", i.lambda);
+                let pad = width.saturating_sub(l.chars().count());
+                let _ = writeln!(
+                    out,
+                    "{c:>5}  {l}{:pad$} {:>10.4} {w:>8.4} {limit:>12.6} {ws:>8.4} {rs:>12.6}",
+                    "", i.lambda
+                );
                 col_cell.push(c as i64);
                 col_label.push(Some(l));
                 col_lambda.push(Some(i.lambda));
