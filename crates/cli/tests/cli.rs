@@ -371,4 +371,40 @@ fn golden_ratio_scenario_finds_inverse_golden_ratio() {
     assert!((mean[k] - limit).abs() <= 4.0 * se[k] + gap, "risk {} ± {} vs {limit} (+{gap})", mean[k], se[k]);
     let theory = f64_col(&summary, "risk_theory");
     assert!((theory[k] - limit).abs() < 1e-6, "risk_theory {} vs {limit}", theory[k]);
+    // Simulation and the exact conditional risk agree by z-score in every cell.
+    let z = f64_col(&summary, "z_exact");
+    for i in (0..summary.height()).filter(|&i| t[i] == last) {
+        assert!(z[i].abs() < 4.0, "w = {}: z_exact = {}", w[i], z[i]);
+    }
+}
+
+/// `collapse theory optimal-w-ridge`: w*(λ) within [1/2, 1] and increasing over the
+/// scenario's λ for every covariance; `--out` writes theory.parquet; `--curve lambda`
+/// covers the grid and reports whether w* dips below 1/φ.
+#[test]
+fn theory_command_reports_optimal_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("th");
+    let o = run(&["theory", "optimal-w-ridge", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = read_parquet(&out.join("theory.parquet")).unwrap();
+    let label_col = t.column("label").unwrap().str().unwrap();
+    let labels: Vec<String> = (0..t.height()).map(|i| label_col.get(i).unwrap().to_string()).collect();
+    let (lambda, w_star) = (f64_col(&t, "lambda"), f64_col(&t, "w_star"));
+    for cov in ["isotropic", "power-law", "spiked", "equicorrelated"] {
+        let mut points: Vec<(f64, f64)> = (0..t.height())
+            .filter(|&i| labels[i].contains(&format!("covariance=\"{cov}\"")) && labels[i].contains("\"optimal\""))
+            .map(|i| (lambda[i], w_star[i]))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(points.len(), 3, "{cov}");
+        assert!(points.iter().all(|(_, w)| (0.5..=1.0).contains(w)), "{cov}: {points:?}");
+        assert!(points.windows(2).all(|p| p[1].1 > p[0].1 || (p[1].1 - 1.0).abs() < 1e-12), "{cov}: {points:?}");
+    }
+    let o = run(&["theory", "ridge-mixing", "--curve", "lambda", "--points", "50"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text.contains("within [1/2, 1]: true") && text.contains("50 points"), "{text}");
+    let o = run(&["theory", "golden-ratio", "--log-lambda-min", "2", "--log-lambda-max", "1", "--curve", "lambda"]);
+    assert_eq!(o.status.code(), Some(2));
 }
