@@ -36,11 +36,7 @@ pub fn final_table(s: &ResolvedScenario, stats: &[Vec<SummaryRow>], theory: &[Op
         row.push(format!("{:.5} ± {}", last.risk_mean, last.risk_se.map(|x| format!("{x:.5}")).unwrap_or("-".into())));
         row.push(fmt_opt(last.risk_exact_mean));
         row.push(fmt_opt(theory.get(c).and_then(|v| v.as_ref()).and_then(|v| v.get(t).copied())));
-        let z = match (last.risk_exact_mean, last.risk_se) {
-            (Some(e), Some(se)) if se > 0.0 => Some((last.risk_mean - e) / se),
-            _ => None,
-        };
-        row.push(z.map(|z| format!("{z:+.2}")).unwrap_or("-".into()));
+        row.push(last.z_exact().map(|z| format!("{z:+.2}")).unwrap_or("-".into()));
         rows.push(row);
     }
     let widths: Vec<usize> = (0..headers.len())

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 use collapse_cli::output::read_parquet;
-use polars::prelude::*;
+use common::{f64_col, i64_col};
 
 const BASE: &str = r#"
 name = "tiny"
@@ -40,14 +42,6 @@ fn run(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name).unwrap().f64().unwrap().to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()
-}
-
-fn i64_col(df: &DataFrame, name: &str) -> Vec<i64> {
-    df.column(name).unwrap().i64().unwrap().to_vec().into_iter().map(|x| x.unwrap()).collect()
 }
 
 #[test]

@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 use collapse_cli::output::read_parquet;
+use common::{f64_col, i64_col};
 
 const SWEEP: &str = r#"
 name = "crn"
@@ -39,23 +42,16 @@ fn manifest(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
 }
 
-fn col_f64(df: &polars::prelude::DataFrame, c: &str) -> Vec<f64> {
-    df.column(c).unwrap().f64().unwrap().to_vec().into_iter().map(Option::unwrap).collect()
-}
-fn col_i64(df: &polars::prelude::DataFrame, c: &str) -> Vec<i64> {
-    df.column(c).unwrap().i64().unwrap().to_vec().into_iter().map(Option::unwrap).collect()
-}
-
 /// Risk at t = 0 per (λ, replicate, w): w only acts from t = 1 on, so with identical
 /// designs, signals and noise the t = 0 risks of cells that share λ are identical.
 fn t0_risks(out: &Path) -> Vec<(f64, i64, f64, f64)> {
     let runs = read_parquet(&out.join("runs.parquet")).unwrap();
     let (t, rep, lam, w, risk) = (
-        col_i64(&runs, "iteration"),
-        col_i64(&runs, "replicate"),
-        col_f64(&runs, "estimator.lambda"),
-        col_f64(&runs, "schedule.w"),
-        col_f64(&runs, "risk"),
+        i64_col(&runs, "iteration"),
+        i64_col(&runs, "replicate"),
+        f64_col(&runs, "estimator.lambda"),
+        f64_col(&runs, "schedule.w"),
+        f64_col(&runs, "risk"),
     );
     (0..runs.height()).filter(|&i| t[i] == 0).map(|i| (lam[i], rep[i], w[i], risk[i])).collect()
 }
@@ -106,10 +102,10 @@ fn one_factorization_per_design_group_and_replicate() {
 fn paired_se(out: &Path) -> f64 {
     let runs = read_parquet(&out.join("runs.parquet")).unwrap();
     let (t, rep, w, risk) = (
-        col_i64(&runs, "iteration"),
-        col_i64(&runs, "replicate"),
-        col_f64(&runs, "schedule.w"),
-        col_f64(&runs, "risk"),
+        i64_col(&runs, "iteration"),
+        i64_col(&runs, "replicate"),
+        f64_col(&runs, "schedule.w"),
+        f64_col(&runs, "risk"),
     );
     let last = *t.iter().max().unwrap();
     let reps = *rep.iter().max().unwrap() + 1;
@@ -179,11 +175,11 @@ fn paired_steps_are_means_of_replicate_differences() {
     assert_eq!(c.steps.len(), 9);
     let step = &c.steps[0];
     let (t, rep, lam, w, risk) = (
-        col_i64(&runs, "iteration"),
-        col_i64(&runs, "replicate"),
-        col_f64(&runs, "estimator.lambda"),
-        col_f64(&runs, "schedule.w"),
-        col_f64(&runs, "risk"),
+        i64_col(&runs, "iteration"),
+        i64_col(&runs, "replicate"),
+        f64_col(&runs, "estimator.lambda"),
+        f64_col(&runs, "schedule.w"),
+        f64_col(&runs, "risk"),
     );
     let lam0 = lam.iter().copied().fold(f64::INFINITY, f64::min);
     let mut d = [0.0f64; 5];

@@ -170,8 +170,7 @@ fn param_columns(scenario: &ResolvedScenario, repeat: impl Fn(usize) -> usize) -
         // Cells of different plugin kinds have different parameters: absent is null.
         let values: Vec<&ParamValue> =
             scenario.cells.iter().map(|c| c.column(name).unwrap_or(&ParamValue::Null)).collect();
-        let all_int = values.iter().all(|v| matches!(v, ParamValue::Int(_)));
-        let all_int = all_int && !values.is_empty();
+        let all_int = !values.is_empty() && values.iter().all(|v| matches!(v, ParamValue::Int(_)));
         let all_num = values.iter().all(|v| matches!(v, ParamValue::Int(_) | ParamValue::Float(_) | ParamValue::Null));
         let all_bool = values.iter().all(|v| matches!(v, ParamValue::Bool(_)));
         let data = if all_int {
@@ -283,6 +282,17 @@ pub struct SummaryRow {
     pub risk_exact_mean: Option<f64>,
 }
 
+impl SummaryRow {
+    /// (risk_mean − risk_exact_mean)/risk_se: approximately standard normal when the
+    /// simulation and the exact conditional risk agree.
+    pub fn z_exact(&self) -> Option<f64> {
+        match (self.risk_exact_mean, self.risk_se) {
+            (Some(e), Some(s)) if s > 0.0 => Some((self.risk_mean - e) / s),
+            _ => None,
+        }
+    }
+}
+
 /// Summary statistics `[cell][iteration]`.
 pub fn summarize(results: &RunResults) -> Vec<Vec<SummaryRow>> {
     results
@@ -324,10 +334,7 @@ pub fn summary_table(scenario: &ResolvedScenario, results: &RunResults, theory: 
             mean.push(Some(row.risk_mean));
             se.push(row.risk_se);
             exact.push(row.risk_exact_mean);
-            z.push(match (row.risk_exact_mean, row.risk_se) {
-                (Some(e), Some(s)) if s > 0.0 => Some((row.risk_mean - e) / s),
-                _ => None,
-            });
+            z.push(row.z_exact());
             th.push(theory.get(c).and_then(|v| v.as_ref()).and_then(|v| v.get(t).copied()).filter(|x| x.is_finite()));
         }
     }

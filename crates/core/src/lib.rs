@@ -20,7 +20,7 @@ pub use registry::{
     BuildContext, CovariancePlugin, EstimatorPlugin, Kind, Params, Plugin, ScenarioPlugin, SchedulePlugin,
     SettingPlugin, SignalPlugin,
 };
-pub use replicate::{Outcome, ReplicateData, RowSpace, RowSpaceMode};
+pub use replicate::{Outcome, ReplicateData, RowSpace, RowSpaceMode, TruncatedSvd, truncated_svd};
 pub use rng::{Purpose, Rng, Streams};
 pub use spec::{ResolvedScenario, apply_override, parse, resolve};
 pub use theory::{TheoryCell, TheoryModel, TheoryPlugin};

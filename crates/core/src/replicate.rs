@@ -52,8 +52,6 @@ pub enum RowSpaceMode {
     /// Draw X and factorize it (thin SVD, or Gram eigendecomposition for p ≥ 1.5n);
     /// U is available.
     Factorize,
-    /// Draw X and factorize it, and keep the right singular vectors V as well.
-    FactorizeWithVectors,
     /// Sample the row space directly where that is exact in distribution (Gaussian
     /// designs with Σ = I: Laguerre model; Σ = a·I + low rank with orthonormal
     /// directions and p ≥ 1.5n: Bartlett model); otherwise as
@@ -175,14 +173,41 @@ impl ReplicateData {
                     let mut rng = self.streams.rng(Purpose::Design, 0);
                     RowSpace::sample_low_rank(self.n, self.p, beta, self.covariance.clone(), lr, &mut rng)
                 } else {
-                    let keep_v = self.mode == RowSpaceMode::FactorizeWithVectors;
-                    let rs = RowSpace::factorize(&self.design().x, beta, self.covariance.clone(), keep_v)?;
+                    let rs = RowSpace::factorize(&self.design().x, beta, self.covariance.clone())?;
                     Ok(if self.evaluations > rs.rank() { rs.with_projected_covariance() } else { rs })
                 }
             })
             .as_ref()
             .map_err(Clone::clone)
     }
+}
+
+/// A thin SVD X = U diag(d) Vᵀ restricted to the numerical rank r.
+#[derive(Debug, Clone)]
+pub struct TruncatedSvd {
+    /// Singular values above `d_max · max(n, p) · eps`, descending (length r).
+    pub d: Vec<f64>,
+    /// Left singular vectors, n × r.
+    pub u: Mat<f64>,
+    /// Right singular vectors, p × r.
+    pub v: Mat<f64>,
+}
+
+/// The thin SVD of `x` with singular values below `d_max · max(n, p) · eps` treated as
+/// zero, as `pinv`/`lstsq` do. The one place that cut is made, for the fixed-design row
+/// space and for estimators that refit.
+pub fn truncated_svd(x: MatRef<'_, f64>) -> Result<TruncatedSvd, CoreError> {
+    let (n, p) = (x.nrows(), x.ncols());
+    let svd = x.thin_svd().map_err(|e| CoreError::numerical("thin SVD", format!("{e:?} (n = {n}, p = {p})")))?;
+    let s = svd.S().column_vector();
+    let d_max = finite_or("thin SVD", if s.nrows() > 0 { s[0] } else { 0.0 })?;
+    let tol = d_max * (n.max(p) as f64) * f64::EPSILON;
+    let r = s.iter().take_while(|&&di| di > tol).count();
+    Ok(TruncatedSvd {
+        d: s.iter().take(r).copied().collect(),
+        u: svd.U().subcols(0, r).to_owned(),
+        v: svd.V().subcols(0, r).to_owned(),
+    })
 }
 
 /// How ‖V b − β‖²_Σ is evaluated.
@@ -209,7 +234,6 @@ pub struct RowSpace {
     /// θ = Vᵀβ.
     pub theta: Vec<f64>,
     u: Option<Mat<f64>>,
-    v: Option<Mat<f64>>,
     /// ‖β⊥‖², β⊥ = β − Vθ (Euclidean).
     perp_norm2: f64,
     covariance: Arc<dyn Covariance>,
@@ -224,16 +248,12 @@ fn finite_or(what: &'static str, x: f64) -> Result<f64, CoreError> {
 
 impl RowSpace {
     /// Factorize `x` (thin SVD, or the Gram matrix's eigendecomposition when p ≥ 1.5n)
-    /// and project `beta`. With `keep_v`, V is formed even when the risk does not need it.
-    pub fn factorize(
-        x: &Mat<f64>,
-        beta: &Col<f64>,
-        covariance: Arc<dyn Covariance>,
-        keep_v: bool,
-    ) -> Result<Self, CoreError> {
+    /// and project `beta`. V is formed only when the risk needs it (Σ without a
+    /// low-rank form), and then kept once, in the risk evaluation.
+    pub fn factorize(x: &Mat<f64>, beta: &Col<f64>, covariance: Arc<dyn Covariance>) -> Result<Self, CoreError> {
         let (n, p) = (x.nrows(), x.ncols());
         let low_rank = covariance.low_rank_form();
-        let need_v = keep_v || low_rank.is_none();
+        let need_v = low_rank.is_none();
         let (d, u, v) = if (p as f64) >= 1.5 * n as f64 {
             // XXᵀ = U diag(d²) Uᵀ; only the lower triangle is formed (half the flops of a
             // full product) because the symmetric eigensolver reads only that half.
@@ -260,15 +280,8 @@ impl RowSpace {
             });
             (d, u, v)
         } else {
-            let svd = x
-                .thin_svd()
-                .map_err(|e| CoreError::numerical("thin SVD of the design", format!("{e:?} (n = {n}, p = {p})")))?;
-            let s = svd.S().column_vector();
-            let d_max = finite_or("thin SVD of the design", if s.nrows() > 0 { s[0] } else { 0.0 })?;
-            let tol = d_max * (n.max(p) as f64) * f64::EPSILON;
-            let r = s.iter().take_while(|&&di| di > tol).count();
-            let d: Vec<f64> = s.iter().take(r).copied().collect();
-            (d, svd.U().subcols(0, r).to_owned(), Some(svd.V().subcols(0, r).to_owned()))
+            let svd = truncated_svd(x.as_ref())?;
+            (svd.d, svd.u, need_v.then_some(svd.v))
         };
         // θ = Vᵀβ = diag(1/d) Uᵀ(Xβ): no V needed.
         let xb = x * beta;
@@ -427,7 +440,7 @@ impl RowSpace {
         let theta2: f64 = theta.iter().map(|t| t * t).sum();
         // ‖β⊥‖² = ‖β‖² − ‖θ‖² (V has orthonormal columns); clamp rounding below zero.
         let perp_norm2 = (beta.squared_norm_l2() - theta2).max(0.0);
-        let (form, m_diag) = match (low_rank, &v) {
+        let (form, m_diag) = match (low_rank, v) {
             (Some(lr), _) => {
                 let mut m_diag = vec![lr.scale; r];
                 let mut terms = Vec::with_capacity(lr.terms.len());
@@ -446,7 +459,7 @@ impl RowSpace {
             (None, Some(v)) => {
                 let sv = covariance.apply(v.as_ref());
                 let m_diag = (0..r).map(|j| v.col(j).iter().zip(sv.col(j).iter()).map(|(a, b)| a * b).sum()).collect();
-                (RiskForm::Dense { v: v.clone(), beta: beta.clone() }, m_diag)
+                (RiskForm::Dense { v, beta: beta.clone() }, m_diag)
             }
             (None, None) => {
                 return Err(CoreError::numerical("row space", "a covariance without low-rank form needs V"));
@@ -455,7 +468,7 @@ impl RowSpace {
         if d.iter().chain(&theta).chain(&m_diag).any(|x| !x.is_finite()) {
             return Err(CoreError::numerical("row space", "non-finite singular values or projections"));
         }
-        Ok(RowSpace { n, d, theta, u, v, perp_norm2, covariance, form, m_diag })
+        Ok(RowSpace { n, d, theta, u, perp_norm2, covariance, form, m_diag })
     }
 
     /// Number of rows of the design.
@@ -471,11 +484,6 @@ impl RowSpace {
     /// Left singular vectors (n × r), if the row space came from a factorization.
     pub fn u(&self) -> Option<&Mat<f64>> {
         self.u.as_ref()
-    }
-
-    /// Right singular vectors (p × r), if they were formed.
-    pub fn v(&self) -> Option<&Mat<f64>> {
-        self.v.as_ref()
     }
 
     /// True when Σ = I.
@@ -671,7 +679,7 @@ mod tests {
             let mut rng = Streams::new(5, 0, 0).rng(Purpose::Design, 0);
             let x = cov.sample(n, &mut rng);
             let beta = Col::from_fn(p, |i| (i as f64 + 0.5).cos());
-            let dense = RowSpace::factorize(&x, &beta, cov.clone(), false).unwrap();
+            let dense = RowSpace::factorize(&x, &beta, cov.clone()).unwrap();
             let b: Vec<f64> = (0..dense.rank()).map(|i| (i as f64).sin()).collect();
             let r1 = dense.risk_of_coords(&b);
             let r2 = dense.with_projected_covariance().risk_of_coords(&b);

@@ -9,7 +9,7 @@
 
 use collapse_core::faer::{Col, ColRef, Mat, MatRef};
 use collapse_core::{
-    BuildContext, CoreError, Estimator, EstimatorPlugin, ParamError, Params, SpectralFilter, check_range,
+    BuildContext, CoreError, Estimator, EstimatorPlugin, ParamError, Params, SpectralFilter, check_range, truncated_svd,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -38,16 +38,10 @@ pub fn spectral_fit(
             (Mat::from_fn(n, p, |i, j| s[i] * x[(i, j)]), Col::from_fn(n, |i| s[i] * y[i]))
         }
     };
-    let svd = xw.thin_svd().map_err(|e| CoreError::numerical("thin SVD in fit", format!("{e:?}")))?;
-    let d = svd.S().column_vector();
-    let d_max = if d.nrows() > 0 { d[0] } else { 0.0 };
-    let tol = d_max * (n.max(p) as f64) * f64::EPSILON;
-    let r = d.iter().take_while(|&&di| di > tol).count();
-    let u = svd.U().subcols(0, r);
-    let v = svd.V().subcols(0, r);
-    let uty = u.transpose() * &yw;
-    let coef = Col::<f64>::from_fn(r, |i| filter.gain(d[i], n) * uty[i]);
-    let beta = v * &coef;
+    let svd = truncated_svd(xw.as_ref())?;
+    let uty = svd.u.transpose() * &yw;
+    let coef = Col::<f64>::from_fn(svd.d.len(), |i| filter.gain(svd.d[i], n) * uty[i]);
+    let beta = &svd.v * &coef;
     if beta.iter().any(|b| !b.is_finite()) {
         return Err(CoreError::numerical("fit", "non-finite coefficients"));
     }

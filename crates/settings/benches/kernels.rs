@@ -40,13 +40,13 @@ fn row_space_setup(c: &mut Criterion) {
         let x = cov.sample(n, &mut Streams::new(1, 0, 0).rng(collapse_core::Purpose::Design, 0));
         let beta = faer::Col::<f64>::from_fn(n + n / 4, |i| (i as f64).sin());
         g.bench_function(format!("thin_svd/power-law/n{n}_p{}", n + n / 4), |b| {
-            b.iter(|| RowSpace::factorize(black_box(&x), &beta, cov.clone(), false).expect("ok"))
+            b.iter(|| RowSpace::factorize(black_box(&x), &beta, cov.clone()).expect("ok"))
         });
         let (cov, _) = setup(n, p, "isotropic");
         let x = cov.sample(n, &mut Streams::new(1, 0, 0).rng(collapse_core::Purpose::Design, 0));
         let beta = faer::Col::<f64>::from_fn(p, |i| (i as f64).sin());
         g.bench_function(format!("gram/isotropic/n{n}_p{p}"), |b| {
-            b.iter(|| RowSpace::factorize(black_box(&x), &beta, cov.clone(), false).expect("ok"))
+            b.iter(|| RowSpace::factorize(black_box(&x), &beta, cov.clone()).expect("ok"))
         });
         g.bench_function(format!("laguerre/isotropic/n{n}_p{p}"), |b| {
             let mut rep = 0;

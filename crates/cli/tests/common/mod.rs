@@ -1,0 +1,14 @@
+//! Helpers shared by the CLI integration tests: reading Parquet columns back.
+#![allow(dead_code, clippy::unwrap_used)] // each test binary uses a subset; a failed unwrap is a failed test
+
+use polars::prelude::DataFrame;
+
+/// A Float64 column as values (null → NaN, which fails any comparison that needs a value).
+pub fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name).unwrap().f64().unwrap().to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()
+}
+
+/// An Int64 column as values (panics on null: integer columns never have any).
+pub fn i64_col(df: &DataFrame, name: &str) -> Vec<i64> {
+    df.column(name).unwrap().i64().unwrap().to_vec().into_iter().map(|x| x.unwrap()).collect()
+}
