@@ -109,27 +109,3 @@ impl From<ParamError> for CoreError {
         CoreError::Config { field: e.field, message: e.message }
     }
 }
-
-/// Check that `value` is finite and lies in `[min, max]`; the message names the range.
-pub fn check_range(field: &str, value: f64, min: f64, max: f64) -> Result<(), ParamError> {
-    if value.is_finite() && value >= min && value <= max {
-        Ok(())
-    } else {
-        let range = match (min.is_finite(), max.is_finite()) {
-            (true, true) => format!("in [{min}, {max}]"),
-            (true, false) => format!(">= {min}"),
-            (false, true) => format!("<= {max}"),
-            (false, false) => "finite".to_string(),
-        };
-        Err(ParamError::new(field, format!("must be {range}, got {value}")))
-    }
-}
-
-/// Check that `value` is finite and strictly greater than `min`.
-pub fn check_above(field: &str, value: f64, min: f64) -> Result<(), ParamError> {
-    if value.is_finite() && value > min {
-        Ok(())
-    } else {
-        Err(ParamError::new(field, format!("must be finite and > {min}, got {value}")))
-    }
-}

@@ -1,32 +1,35 @@
-//! Core of `collapse`: the plugin traits, the registry, scenario files and sweep grids,
-//! reproducible random streams, the engine and the result tables.
+//! Core of `collapse`: the plugin API, the registry, scenario files and sweep grids,
+//! reproducible random streams, the engine and its sinks, result tables, and the
+//! numerical machinery (row spaces, samplers, the shared spectral recursion).
 //!
-//! See the workspace README for the user's view and `DESIGN.md`-style notes in each
-//! module for the why. This crate knows no plugin and no output format.
+//! Layers, with no cycles: [`error`] and [`rng`] at the bottom; [`spectral`] (numerics,
+//! no plugin types); [`api`] (traits and the types they use); [`registry`]; [`spec`];
+//! [`engine`] and [`results`]. This crate knows no plugin and no file format.
 
+pub mod api;
 pub mod engine;
 pub mod error;
-pub mod model;
 pub mod registry;
-pub mod replicate;
+pub mod results;
 pub mod rng;
 pub mod spec;
-pub mod theory;
+pub mod spectral;
 
-pub use engine::{ColumnData, RunResults, Table};
-pub use error::{CoreError, ParamError, check_above, check_range};
-pub use model::{CellView, Chain, Covariance, Estimator, LowRankForm, Schedule, Setting, Signal, SpectralFilter};
+pub use api::*;
+pub use engine::{CellPath, RunOptions, RunStats, Sink, UnitOutput};
+pub use error::{CoreError, ParamError};
 pub use registry::{
-    BuildContext, CovariancePlugin, EstimatorPlugin, Kind, Params, Plugin, ScenarioPlugin, SchedulePlugin,
-    SettingPlugin, SignalPlugin,
+    CovariancePlugin, EstimatorPlugin, FamilyPlugin, Params, Plugin, PolicyPlugin, ProtocolPlugin, ScenarioPlugin,
+    SchedulePlugin, Section, SignalPlugin,
 };
-pub use replicate::{Outcome, ReplicateData, RowSpace, RowSpaceMode, TruncatedSvd, truncated_svd};
+pub use results::{ColumnData, Table};
 pub use rng::{Purpose, Rng, Streams};
 pub use spec::{ResolvedScenario, apply_override, parse, resolve};
-pub use theory::{TheoryCell, TheoryModel, TheoryPlugin};
 
-/// Re-exported so plugin crates use the same versions.
+/// Re-exported so plugin crates use the same versions and need no direct dependency.
 pub use faer;
 pub use inventory;
+pub use rand;
 pub use schemars;
+pub use serde;
 pub use serde_json;

@@ -1,52 +1,44 @@
 //! The plugin registry.
 //!
-//! Every plugin kind (estimator, covariance, signal, schedule, setting, theory model)
-//! uses one generic registration struct, [`Plugin`], submitted with
-//! `inventory::submit!` next to its implementation:
+//! Every plugin kind uses one generic registration struct, [`Plugin`], submitted with
+//! [`register!`](crate::register) next to its implementation:
 //!
 //! ```text
-//! inventory::submit! {
-//!     EstimatorPlugin::new::<RidgeParams>("ridge", "Ridge regression (λ ≥ 0; λ = 0 is min-norm)")
-//! }
+//! collapse_core::register!(EstimatorPlugin, RidgeParams, "ridge", "Ridge regression (λ ≥ 0)");
 //! ```
 //!
 //! A plugin's parameters are a serde + schemars struct implementing [`Params`]:
-//! unknown fields are rejected (`#[serde(deny_unknown_fields)]`), its doc comment
-//! becomes the description printed by `collapse describe`, and [`Params::build`]
-//! validates and returns the plugin object. Names are kebab-case and, being written
-//! in scenario files, are a file format. Scenarios are registered separately as
-//! [`ScenarioPlugin`]s holding TOML text.
+//! unknown fields are rejected (`#[serde(deny_unknown_fields)]`), doc comments become
+//! the descriptions printed by `collapse describe`, numeric ranges are declared once with
+//! `#[schemars(range(min = …, max = …))]` (or `extend("exclusiveMinimum" = …)`) and are
+//! checked here before [`Params::build`] runs, and `build` does what is left (cross-field
+//! checks) and returns the plugin object. Names are kebab-case and, being written in
+//! scenario files, are a file format. The macro records the crate that provides the
+//! plugin, so a run's manifest can say which crates a saved scenario needs.
+//!
+//! The scenario sections that name plugins are listed once, in [`sections!`]: the
+//! [`Section`] enum, lookups, schemas and builders all come from that list.
 //!
 //! Inventory only sees crates that are linked: binaries and tests that need the
 //! plugins must name the plugin crates (`use collapse_estimators as _;`).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::api::{BuildContext, Covariance, Estimator, Family, Policy, Protocol, Schedule, Signal};
 use crate::error::{CoreError, ParamError};
-use crate::model::{Covariance, Estimator, Schedule, Setting, Signal};
-
-/// What a plugin's `build` may look at besides its own parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BuildContext {
-    /// Samples per iteration.
-    pub n: usize,
-    /// Features.
-    pub p: usize,
-    /// Label noise standard deviation.
-    pub noise_sd: f64,
-}
 
 /// A plugin's parameter struct.
 pub trait Params: DeserializeOwned + Serialize + JsonSchema + 'static {
     /// The plugin trait object this builds (`dyn Estimator`, ...).
     type Target: ?Sized;
-    /// Validate and build. Errors name the field relative to the plugin's table.
+    /// Build the plugin. Ranges declared in the schema are already checked; errors name
+    /// the field relative to the plugin's table.
     fn build(&self, ctx: &BuildContext) -> Result<Box<Self::Target>, ParamError>;
     /// Example parameters, shown by `collapse describe` and run by the tests.
     fn example() -> Self;
@@ -57,7 +49,7 @@ pub trait Params: DeserializeOwned + Serialize + JsonSchema + 'static {
 #[derive(Debug)]
 pub struct Built<T: ?Sized> {
     /// The validated plugin object.
-    pub object: Box<T>,
+    pub object: Arc<T>,
     /// Every parameter, defaults included, as written back by serde.
     pub params: Map<String, Value>,
 }
@@ -70,10 +62,12 @@ pub struct Plugin<T: ?Sized + 'static> {
     pub summary: &'static str,
     /// JSON Schema of the parameters (doc comments become descriptions).
     pub schema: fn() -> Value,
-    /// Parse, validate and build from a JSON object of parameters (without `kind`).
+    /// Parse, check ranges, build from a JSON object of parameters (without `kind`).
     pub build: fn(&Value, &BuildContext) -> Result<Built<T>, CoreError>,
     /// Example parameters as JSON.
     pub example: fn() -> Value,
+    /// The crate that registered the plugin, and its version.
+    pub provided_by: (&'static str, &'static str),
 }
 
 impl<T: ?Sized + 'static> std::fmt::Debug for Plugin<T> {
@@ -83,10 +77,39 @@ impl<T: ?Sized + 'static> std::fmt::Debug for Plugin<T> {
 }
 
 impl<T: ?Sized + 'static> Plugin<T> {
-    /// The registration of the plugin whose parameters are `P`.
-    pub const fn new<P: Params<Target = T>>(name: &'static str, summary: &'static str) -> Self {
-        Plugin { name, summary, schema: schema_of::<P>, build: build_from_json::<P>, example: example_of::<P> }
+    /// The registration of the plugin whose parameters are `P` (use [`register!`](crate::register),
+    /// which also records the providing crate).
+    pub const fn new<P: Params<Target = T>>(name: &'static str, summary: &'static str) -> Self
+    where
+        Box<T>: Into<Arc<T>>,
+    {
+        Plugin {
+            name,
+            summary,
+            schema: schema_of::<P>,
+            build: build_from_json::<P>,
+            example: example_of::<P>,
+            provided_by: ("unknown", ""),
+        }
     }
+
+    /// Record the crate (name, version) that registers this plugin.
+    pub const fn provided_by(mut self, krate: &'static str, version: &'static str) -> Self {
+        self.provided_by = (krate, version);
+        self
+    }
+}
+
+/// Register a plugin beside its implementation:
+/// `collapse_core::register!(EstimatorPlugin, RidgeParams, "ridge", "one line");`
+#[macro_export]
+macro_rules! register {
+    ($plugin:ident, $params:ty, $name:literal, $summary:literal) => {
+        $crate::inventory::submit! {
+            $crate::registry::$plugin::new::<$params>($name, $summary)
+                .provided_by(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+        }
+    };
 }
 
 fn schema_of<P: JsonSchema>() -> Value {
@@ -97,15 +120,19 @@ fn example_of<P: Params>() -> Value {
     serde_json::to_value(P::example()).unwrap_or(Value::Null)
 }
 
-fn build_from_json<P: Params>(value: &Value, ctx: &BuildContext) -> Result<Built<P::Target>, CoreError> {
+fn build_from_json<P: Params>(value: &Value, ctx: &BuildContext) -> Result<Built<P::Target>, CoreError>
+where
+    Box<P::Target>: Into<Arc<P::Target>>,
+{
     let params: P = deserialize_strict(value)?;
-    let object = params.build(ctx)?;
-    let params = match serde_json::to_value(&params) {
+    let record = match serde_json::to_value(&params) {
         Ok(Value::Object(map)) => map,
-        Ok(Value::Null) | Ok(_) => Map::new(),
+        Ok(_) => Map::new(),
         Err(e) => return Err(CoreError::config("", format!("cannot record parameters: {e}"))),
     };
-    Ok(Built { object, params })
+    check_ranges(&schema_of::<P>(), &record)?;
+    let object = params.build(ctx)?;
+    Ok(Built { object: object.into(), params: record })
 }
 
 /// Deserialize a JSON value into `P`, reporting the failing field's path.
@@ -119,7 +146,6 @@ pub fn deserialize_strict<P: DeserializeOwned>(value: &Value) -> Result<P, CoreE
             if let Some(rest) = message.strip_prefix(prefix)
                 && let Some(name) = rest.split('`').next()
             {
-                // serde_path_to_error already ends the path with an unknown field's name.
                 if field.is_empty() {
                     field = name.to_string();
                 } else if field != name && !field.ends_with(&format!(".{name}")) {
@@ -137,6 +163,122 @@ pub fn deserialize_strict<P: DeserializeOwned>(value: &Value) -> Result<P, CoreE
     })
 }
 
+/// The numeric bounds a schema declares for a property (or its array items).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bounds {
+    /// Inclusive lower bound.
+    pub min: Option<f64>,
+    /// Inclusive upper bound.
+    pub max: Option<f64>,
+    /// Exclusive lower bound.
+    pub exclusive_min: Option<f64>,
+    /// Exclusive upper bound.
+    pub exclusive_max: Option<f64>,
+}
+
+impl Bounds {
+    /// The bounds stated in a (property) schema.
+    pub fn of(schema: &Value) -> Bounds {
+        let get = |k: &str| schema.get(k).and_then(Value::as_f64);
+        Bounds { min: get("minimum"), max: get("maximum"), exclusive_min: get("exclusiveMinimum"), exclusive_max: get("exclusiveMaximum") }
+    }
+
+    /// True when no bound is declared.
+    pub fn is_empty(&self) -> bool {
+        *self == Bounds::default()
+    }
+
+    /// `in [0, 1]`, `> 0`, `>= 1 and < 2`: what the bounds allow, for messages and docs.
+    pub fn describe(&self) -> String {
+        let fmt = |x: f64| format!("{x}");
+        match (self.min, self.max, self.exclusive_min, self.exclusive_max) {
+            (Some(a), Some(b), None, None) => format!("in [{}, {}]", fmt(a), fmt(b)),
+            (None, None, Some(a), Some(b)) => format!("in ({}, {})", fmt(a), fmt(b)),
+            (Some(a), None, None, Some(b)) => format!("in [{}, {})", fmt(a), fmt(b)),
+            (None, Some(b), Some(a), None) => format!("in ({}, {}]", fmt(a), fmt(b)),
+            _ => {
+                let mut parts = Vec::new();
+                if let Some(a) = self.min {
+                    parts.push(format!(">= {}", fmt(a)));
+                }
+                if let Some(a) = self.exclusive_min {
+                    parts.push(format!("> {}", fmt(a)));
+                }
+                if let Some(b) = self.max {
+                    parts.push(format!("<= {}", fmt(b)));
+                }
+                if let Some(b) = self.exclusive_max {
+                    parts.push(format!("< {}", fmt(b)));
+                }
+                parts.join(" and ")
+            }
+        }
+    }
+
+    /// Whether `x` satisfies the bounds.
+    pub fn contains(&self, x: f64) -> bool {
+        x.is_finite()
+            && self.min.is_none_or(|a| x >= a)
+            && self.max.is_none_or(|b| x <= b)
+            && self.exclusive_min.is_none_or(|a| x > a)
+            && self.exclusive_max.is_none_or(|b| x < b)
+    }
+}
+
+/// Resolve a property schema that is a `$ref` (or an `anyOf` with a null, as schemars
+/// writes `Option<T>`) to the schema that carries the bounds.
+pub fn property_schema<'a>(root: &'a Value, prop: &'a Value) -> &'a Value {
+    let deref = |v: &'a Value| -> &'a Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => root.get("$defs").and_then(|d| d.get(r.rsplit('/').next().unwrap_or(""))).unwrap_or(v),
+            None => v,
+        }
+    };
+    let prop = deref(prop);
+    if let Some(Value::Array(options)) = prop.get("anyOf")
+        && let Some(non_null) = options.iter().find(|o| o.get("type").and_then(Value::as_str) != Some("null"))
+    {
+        return deref(non_null);
+    }
+    prop
+}
+
+/// Check every numeric parameter (and every number inside a list parameter) against the
+/// bounds its schema declares.
+pub fn check_ranges(schema: &Value, params: &Map<String, Value>) -> Result<(), CoreError> {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, value) in params {
+        let Some(prop) = props.get(key) else { continue };
+        let prop = property_schema(schema, prop);
+        check_value(schema, prop, key, value)?;
+    }
+    Ok(())
+}
+
+fn check_value(root: &Value, prop: &Value, field: &str, value: &Value) -> Result<(), CoreError> {
+    match value {
+        Value::Number(x) => {
+            let bounds = Bounds::of(prop);
+            let x = x.as_f64().unwrap_or(f64::NAN);
+            if !bounds.is_empty() && !bounds.contains(x) {
+                return Err(CoreError::config(field, format!("must be {}, got {x}", bounds.describe())));
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = prop.get("items") {
+                let item_schema = property_schema(root, item_schema);
+                for (i, it) in items.iter().enumerate() {
+                    check_value(root, item_schema, &format!("{field}[{i}]"), it)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// A registered scenario: a name and the TOML text of a scenario file.
 #[derive(Debug)]
 pub struct ScenarioPlugin {
@@ -148,97 +290,14 @@ pub struct ScenarioPlugin {
     pub toml: &'static str,
 }
 
-/// Registration of an estimator.
-pub type EstimatorPlugin = Plugin<dyn Estimator>;
-/// Registration of a covariance model.
-pub type CovariancePlugin = Plugin<dyn Covariance>;
-/// Registration of a signal model.
-pub type SignalPlugin = Plugin<dyn Signal>;
-/// Registration of a schedule.
-pub type SchedulePlugin = Plugin<dyn Schedule>;
-/// Registration of a setting.
-pub type SettingPlugin = Plugin<dyn Setting>;
-
-inventory::collect!(EstimatorPlugin);
-inventory::collect!(CovariancePlugin);
-inventory::collect!(SignalPlugin);
-inventory::collect!(SchedulePlugin);
-inventory::collect!(SettingPlugin);
 inventory::collect!(ScenarioPlugin);
 
-/// The plugin kinds, in the order sections appear in a scenario file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// `[signal]`
-    Signal,
-    /// `[covariance]`
-    Covariance,
-    /// `[estimator]`
-    Estimator,
-    /// `[schedule]`
-    Schedule,
-    /// `[setting]`
-    Setting,
-    /// Registered scenarios.
-    Scenario,
-    /// Theory models.
-    Theory,
-}
-
-impl Kind {
-    /// Every kind.
-    pub const ALL: [Kind; 7] =
-        [Kind::Estimator, Kind::Covariance, Kind::Signal, Kind::Schedule, Kind::Setting, Kind::Scenario, Kind::Theory];
-
-    /// The kind's name as written on the command line and in scenario sections.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Estimator => "estimator",
-            Kind::Covariance => "covariance",
-            Kind::Signal => "signal",
-            Kind::Schedule => "schedule",
-            Kind::Setting => "setting",
-            Kind::Scenario => "scenario",
-            Kind::Theory => "theory",
-        }
-    }
-
-    /// Parse a kind name (singular or plural).
-    pub fn parse(s: &str) -> Result<Kind, CoreError> {
-        let t = s.trim().trim_end_matches('s');
-        Kind::ALL.into_iter().find(|k| k.name() == t).ok_or_else(|| {
-            CoreError::config(
-                "KIND",
-                format!(
-                    "unknown plugin kind `{s}`; allowed: {}",
-                    Kind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })
-    }
-}
-
-/// A uniform view of any registered plugin, for listing and describing.
-#[derive(Debug, Clone)]
-pub struct PluginInfo {
-    /// Kind of the plugin.
-    pub kind: Kind,
-    /// Name.
-    pub name: &'static str,
-    /// One-line summary.
-    pub summary: &'static str,
-    /// JSON Schema of the parameters (`Null` for scenarios).
-    pub schema: Value,
-    /// Example parameters (for scenarios: the TOML text as a string).
-    pub example: Value,
-}
-
-type Map_<T> = BTreeMap<&'static str, &'static Plugin<T>>;
+type PluginMap<T> = BTreeMap<&'static str, &'static Plugin<T>>;
 
 fn build_map<T: ?Sized + 'static>(
     kind: &'static str,
     items: impl Iterator<Item = &'static Plugin<T>>,
-) -> Result<Map_<T>, CoreError> {
+) -> Result<PluginMap<T>, CoreError> {
     let mut map = BTreeMap::new();
     for p in items {
         if !is_kebab_case(p.name) {
@@ -262,28 +321,11 @@ pub fn is_kebab_case(name: &str) -> bool {
 
 /// Implemented for each plugin trait object type: where its registry lives.
 pub trait Registered: 'static {
-    /// The kind.
-    const KIND: Kind;
+    /// The scenario section that selects plugins of this kind.
+    const SECTION: Section;
     /// The lazily built, sorted, duplicate-checked map of this kind's plugins.
-    fn registry() -> &'static Result<Map_<Self>, CoreError>;
+    fn registry() -> &'static Result<PluginMap<Self>, CoreError>;
 }
-
-macro_rules! registered {
-    ($t:ty, $kind:expr) => {
-        impl Registered for $t {
-            const KIND: Kind = $kind;
-            fn registry() -> &'static Result<Map_<Self>, CoreError> {
-                static MAP: OnceLock<Result<Map_<$t>, CoreError>> = OnceLock::new();
-                MAP.get_or_init(|| build_map($kind.name(), inventory::iter::<Plugin<$t>>.into_iter()))
-            }
-        }
-    };
-}
-registered!(dyn Estimator, Kind::Estimator);
-registered!(dyn Covariance, Kind::Covariance);
-registered!(dyn Signal, Kind::Signal);
-registered!(dyn Schedule, Kind::Schedule);
-registered!(dyn Setting, Kind::Setting);
 
 /// All plugins of kind `T`, sorted by name.
 pub fn plugins<T: ?Sized + Registered>() -> Result<Vec<&'static Plugin<T>>, CoreError> {
@@ -295,11 +337,152 @@ pub fn lookup<T: ?Sized + Registered>(name: &str) -> Result<&'static Plugin<T>, 
     let map = T::registry().as_ref().map_err(Clone::clone)?;
     map.get(name).copied().ok_or_else(|| CoreError::UnknownPlugin {
         field: "kind".into(),
-        kind: T::KIND.name(),
+        kind: T::SECTION.name(),
         name: name.to_string(),
         known: map.keys().map(|k| k.to_string()).collect(),
     })
 }
+
+/// A uniform view of any registered plugin, for listing and describing.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// What it is: a section name, or `scenario`.
+    pub kind: &'static str,
+    /// Name.
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// JSON Schema of the parameters (`Null` for scenarios).
+    pub schema: Value,
+    /// Example parameters (for scenarios: the TOML text as a string).
+    pub example: Value,
+    /// Providing crate and version.
+    pub provided_by: (&'static str, &'static str),
+}
+
+fn infos<T: ?Sized + Registered>() -> Result<Vec<PluginInfo>, CoreError> {
+    Ok(plugins::<T>()?
+        .into_iter()
+        .map(|p| PluginInfo {
+            kind: T::SECTION.name(),
+            name: p.name,
+            summary: p.summary,
+            schema: (p.schema)(),
+            example: (p.example)(),
+            provided_by: p.provided_by,
+        })
+        .collect())
+}
+
+fn build_in<T: ?Sized + Registered>(kind: &str, params: &Map<String, Value>, ctx: &BuildContext) -> Result<Built<T>, CoreError> {
+    let plugin = lookup::<T>(kind)?;
+    (plugin.build)(&Value::Object(params.clone()), ctx)
+}
+
+/// The single list of plugin sections: the enum, the registries and the dispatch.
+macro_rules! sections {
+    ($( $variant:ident : $trait:ty => $name:literal, default $default:expr, $doc:literal; )*) => {
+        /// A scenario section that selects a plugin (`[estimator] kind = "ridge"`), in
+        /// the order sections appear in files, grids and Parquet columns.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Section {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        /// A built plugin of any section.
+        #[derive(Debug, Clone)]
+        pub enum AnyPlugin {
+            $( #[doc = $doc] $variant(Arc<$trait>), )*
+        }
+
+        $(
+            inventory::collect!(Plugin<$trait>);
+            impl Registered for $trait {
+                const SECTION: Section = Section::$variant;
+                fn registry() -> &'static Result<PluginMap<Self>, CoreError> {
+                    static MAP: OnceLock<Result<PluginMap<$trait>, CoreError>> = OnceLock::new();
+                    MAP.get_or_init(|| build_map($name, inventory::iter::<Plugin<$trait>>.into_iter()))
+                }
+            }
+        )*
+
+        impl Section {
+            /// Every section, in order.
+            pub const ALL: &'static [Section] = &[$( Section::$variant, )*];
+
+            /// The section's name in scenario files (`estimator`).
+            pub fn name(self) -> &'static str {
+                match self { $( Section::$variant => $name, )* }
+            }
+
+            /// The plugin used when a scenario leaves the section out (None: required).
+            pub fn default_kind(self) -> Option<&'static str> {
+                match self { $( Section::$variant => $default, )* }
+            }
+
+            /// Parse a section name (singular or plural).
+            pub fn parse(s: &str) -> Option<Section> {
+                let t = s.trim();
+                Section::ALL.iter().copied().find(|k| k.name() == t || format!("{}s", k.name()) == t)
+            }
+
+            /// Registered plugin names of this section, sorted.
+            pub fn plugin_names(self) -> Result<Vec<&'static str>, CoreError> {
+                match self { $( Section::$variant => Ok(plugins::<$trait>()?.into_iter().map(|p| p.name).collect()), )* }
+            }
+
+            /// The parameter schema of plugin `kind`.
+            pub fn schema(self, kind: &str) -> Result<Value, CoreError> {
+                match self { $( Section::$variant => Ok((lookup::<$trait>(kind)?.schema)()), )* }
+            }
+
+            /// The crate providing plugin `kind`.
+            pub fn provided_by(self, kind: &str) -> Result<(&'static str, &'static str), CoreError> {
+                match self { $( Section::$variant => Ok(lookup::<$trait>(kind)?.provided_by), )* }
+            }
+
+            /// Every plugin of this section.
+            pub fn catalog(self) -> Result<Vec<PluginInfo>, CoreError> {
+                match self { $( Section::$variant => infos::<$trait>(), )* }
+            }
+
+            /// Build plugin `kind` of this section from its parameters.
+            pub fn build(self, kind: &str, params: &Map<String, Value>, ctx: &BuildContext) -> Result<(AnyPlugin, Map<String, Value>), CoreError> {
+                match self {
+                    $( Section::$variant => {
+                        let built = build_in::<$trait>(kind, params, ctx)?;
+                        Ok((AnyPlugin::$variant(built.object), built.params))
+                    } )*
+                }
+            }
+        }
+    };
+}
+
+sections! {
+    Family: dyn Family => "family", default Some("linear-gaussian"), "`[family]`: the data model (labels, metrics, noise).";
+    Signal: dyn Signal => "signal", default Some("random"), "`[signal]`: how β is drawn.";
+    Covariance: dyn Covariance => "covariance", default Some("isotropic"), "`[covariance]`: the covariates' law.";
+    Estimator: dyn Estimator => "estimator", default None, "`[estimator]`: the fit.";
+    Schedule: dyn Schedule => "schedule", default None, "`[schedule]`: the real-data weight per iteration.";
+    Protocol: dyn Protocol => "protocol", default Some("fresh-labels"), "`[protocol]`: where each iteration's data come from.";
+    Policy: dyn Policy => "policy", default Some("replace"), "`[policy]`: what is kept across iterations.";
+}
+
+/// Registration of a family.
+pub type FamilyPlugin = Plugin<dyn Family>;
+/// Registration of a signal model.
+pub type SignalPlugin = Plugin<dyn Signal>;
+/// Registration of a covariance model.
+pub type CovariancePlugin = Plugin<dyn Covariance>;
+/// Registration of an estimator.
+pub type EstimatorPlugin = Plugin<dyn Estimator>;
+/// Registration of a schedule.
+pub type SchedulePlugin = Plugin<dyn Schedule>;
+/// Registration of a protocol.
+pub type ProtocolPlugin = Plugin<dyn Protocol>;
+/// Registration of a policy.
+pub type PolicyPlugin = Plugin<dyn Policy>;
 
 /// All registered scenarios, sorted by name (duplicates are an error).
 pub fn scenarios() -> Result<Vec<&'static ScenarioPlugin>, CoreError> {
@@ -332,46 +515,17 @@ pub fn lookup_scenario(name: &str) -> Result<&'static ScenarioPlugin, CoreError>
     })
 }
 
-fn infos<T: ?Sized + Registered>() -> Result<Vec<PluginInfo>, CoreError> {
-    Ok(plugins::<T>()?
+/// Every registered scenario, as catalog entries.
+pub fn scenario_catalog() -> Result<Vec<PluginInfo>, CoreError> {
+    Ok(scenarios()?
         .into_iter()
-        .map(|p| PluginInfo {
-            kind: T::KIND,
-            name: p.name,
-            summary: p.summary,
-            schema: (p.schema)(),
-            example: (p.example)(),
+        .map(|s| PluginInfo {
+            kind: "scenario",
+            name: s.name,
+            summary: s.summary,
+            schema: Value::Null,
+            example: Value::String(s.toml.to_string()),
+            provided_by: ("", ""),
         })
         .collect())
-}
-
-/// Every plugin of `kind`, sorted by name.
-pub fn catalog(kind: Kind) -> Result<Vec<PluginInfo>, CoreError> {
-    match kind {
-        Kind::Estimator => infos::<dyn Estimator>(),
-        Kind::Covariance => infos::<dyn Covariance>(),
-        Kind::Signal => infos::<dyn Signal>(),
-        Kind::Schedule => infos::<dyn Schedule>(),
-        Kind::Setting => infos::<dyn Setting>(),
-        Kind::Scenario => Ok(scenarios()?
-            .into_iter()
-            .map(|s| PluginInfo {
-                kind,
-                name: s.name,
-                summary: s.summary,
-                schema: Value::Null,
-                example: Value::String(s.toml.to_string()),
-            })
-            .collect()),
-        Kind::Theory => Ok(crate::theory::models()
-            .into_iter()
-            .map(|t| PluginInfo { kind, name: t.name, summary: t.summary, schema: Value::Null, example: Value::Null })
-            .collect()),
-    }
-}
-
-/// Build plugin `name` of kind `T` from a parameter object.
-pub fn build<T: ?Sized + Registered>(name: &str, params: &Value, ctx: &BuildContext) -> Result<Built<T>, CoreError> {
-    let plugin = lookup::<T>(name)?;
-    (plugin.build)(params, ctx)
 }

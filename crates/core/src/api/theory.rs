@@ -1,0 +1,39 @@
+/// Why a cell has no theory prediction (shown by `collapse theory` and in the
+/// manifest): the prediction is a null, never a silently wrong number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoTheory(pub String);
+
+impl NoTheory {
+    /// A reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        NoTheory(reason.into())
+    }
+}
+
+impl std::fmt::Display for NoTheory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A metric's predicted path: one value per iteration, `None` where the theory knows
+/// only part of the path (e.g. only the t → ∞ limit).
+pub type Path = Vec<Option<f64>>;
+
+/// The theory of one cell, built by its protocol from the cell's typed plugins
+/// (estimator penalty, covariance spectrum, signal distribution, family noise), never
+/// from parameter names.
+pub trait CellTheory: Send + Sync + std::fmt::Debug {
+    /// Predicted path of each metric (in the order of the cell's plan) under `weights`.
+    fn paths(&self, weights: &[f64]) -> Vec<Result<Path, NoTheory>>;
+    /// The stationary (t → ∞) value of the main metric at constant weight `w`.
+    fn limit(&self, w: f64) -> Result<f64, NoTheory>;
+    /// The constant weight minimising the stationary main metric, and that minimum.
+    fn optimal_weight(&self) -> Result<(f64, f64), NoTheory>;
+    /// The same theory with the estimator's ridge penalty replaced by `lambda` (for
+    /// curves over λ).
+    fn at_penalty(&self, lambda: f64) -> Result<Box<dyn CellTheory>, NoTheory> {
+        let _ = lambda;
+        Err(NoTheory::new("this theory does not depend on a ridge penalty"))
+    }
+}
