@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use collapse_core::engine::mean_se;
+use collapse_core::results::Running;
 use collapse_core::rng::{Purpose, Streams};
 use polars::prelude::{AnyValue, DataFrame};
 use rand::RngExt as _;
@@ -56,6 +56,8 @@ pub struct Argmin {
 /// The result of a comparison.
 #[derive(Debug, Clone, Default)]
 pub struct Comparison {
+    /// The compared metric column.
+    pub metric: String,
     /// Neighbouring-value differences.
     pub steps: Vec<PairedStep>,
     /// The argmin per group.
@@ -71,10 +73,45 @@ fn cell_value_string(v: AnyValue<'_>) -> String {
     }
 }
 
-/// Compare along `param` at `iteration` (default: the last).
-pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap: usize) -> Result<Comparison> {
+/// Whether a runs.parquet column is a parameter (`section.key` or a section's plugin
+/// name) rather than an index or a metric.
+pub fn is_parameter_column(name: &str) -> bool {
+    name.contains('.') || collapse_core::Section::parse(name).is_some()
+}
+
+/// The metric columns of a runs table (not indices, weights, exact twins or parameters).
+pub fn metric_columns(runs: &DataFrame) -> Vec<String> {
+    runs.get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|n| {
+            !is_parameter_column(n) && !["cell", "replicate", "iteration", "w"].contains(&n.as_str()) && !n.ends_with("_exact")
+        })
+        .collect()
+}
+
+/// Compare `metric` along `param` at `iteration` (default: the last).
+pub fn compare(
+    runs: &DataFrame,
+    param: &str,
+    metric: Option<&str>,
+    iteration: Option<i64>,
+    bootstrap: usize,
+) -> Result<Comparison> {
     let col = |name: &str| runs.column(name).with_context(|| format!("runs.parquet has no column `{name}`"));
     let names: Vec<String> = runs.get_column_names().iter().map(|s| s.to_string()).collect();
+    let metrics = metric_columns(runs);
+    let metric = match metric {
+        Some(m) if metrics.iter().any(|x| x == m) => m.to_string(),
+        Some(m) => {
+            return Err(UserError::new(format!(
+                "--metric: `{m}` is not a metric of runs.parquet; metrics: {}",
+                metrics.join(", ")
+            ))
+            .into());
+        }
+        None => metrics.first().cloned().ok_or_else(|| UserError::new("runs.parquet has no metric column"))?,
+    };
     if !names.iter().any(|n| n == param) {
         let params: Vec<&String> = names.iter().filter(|n| n.contains('.')).collect();
         return Err(UserError::new(format!(
@@ -86,7 +123,7 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
     let cells: Vec<i64> = col("cell")?.i64()?.to_vec().into_iter().map(|x| x.unwrap_or(-1)).collect();
     let reps: Vec<i64> = col("replicate")?.i64()?.to_vec().into_iter().map(|x| x.unwrap_or(-1)).collect();
     let iters: Vec<i64> = col("iteration")?.i64()?.to_vec().into_iter().map(|x| x.unwrap_or(-1)).collect();
-    let risk: Vec<f64> = col("risk")?.f64()?.to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+    let risk: Vec<f64> = col(&metric)?.f64()?.to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect();
     let param_col = col(param)?.cast(&polars::prelude::DataType::Float64).map_err(|_| {
         UserError::new(format!("--param: `{param}` is not numeric; compare needs a numeric swept parameter"))
     })?;
@@ -94,10 +131,9 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
     let t = iteration.unwrap_or_else(|| iters.iter().copied().max().unwrap_or(0));
 
     // Other parameter columns that vary across cells define the groups.
-    let skip = ["cell", "replicate", "iteration", "w", "risk", "risk_exact"];
     let mut other: Vec<String> = Vec::new();
     for n in &names {
-        if skip.contains(&n.as_str()) || n == param {
+        if !is_parameter_column(n) || n == param {
             continue;
         }
         let c = col(n)?;
@@ -109,7 +145,7 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
     let mut cell_info: BTreeMap<i64, (String, f64)> = BTreeMap::new();
     let mut final_risk: BTreeMap<(i64, i64), f64> = BTreeMap::new();
     for i in 0..runs.height() {
-        if iters[i] != t {
+        if iters[i] != t || risk[i].is_nan() {
             continue;
         }
         final_risk.insert((cells[i], reps[i]), risk[i]);
@@ -134,7 +170,7 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
     for (cell, (label, v)) in &cell_info {
         groups.entry(label.clone()).or_default().push((*v, *cell));
     }
-    let mut out = Comparison::default();
+    let mut out = Comparison { metric: metric.clone(), ..Comparison::default() };
     for (g, (label, mut members)) in groups.into_iter().enumerate() {
         members.sort_by(|a, b| a.0.total_cmp(&b.0));
         let series: Vec<Vec<f64>> = members
@@ -143,7 +179,9 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
             .collect();
         for k in 1..members.len() {
             let d: Vec<f64> = series[k].iter().zip(&series[k - 1]).map(|(b, a)| b - a).collect();
-            let (mean, se) = mean_se(d.iter().copied());
+            let mut acc = Running::default();
+            d.iter().for_each(|&x| acc.push(x));
+            let (mean, se) = (acc.mean, acc.se());
             out.steps.push(PairedStep {
                 group: label.clone(),
                 from: members[k - 1].0,
@@ -187,12 +225,13 @@ pub fn compare(runs: &DataFrame, param: &str, iteration: Option<i64>, bootstrap:
 
 /// Render a comparison as text.
 pub fn render(c: &Comparison, param: &str) -> String {
+    let metric = &c.metric;
     let mut s = String::new();
     let mut current = None;
     for step in &c.steps {
         if current != Some(&step.group) {
             let _ = writeln!(s, "{}", if step.group.is_empty() { "all cells:" } else { &step.group });
-            let _ = writeln!(s, "  {:>10} → {:<10} {:>14} {:>12} {:>8}", param, param, "Δ risk", "paired se", "z");
+            let _ = writeln!(s, "  {:>10} → {:<10} {:>14} {:>12} {:>8}", param, param, format!("Δ {metric}"), "paired se", "z");
             current = Some(&step.group);
         }
         let _ = writeln!(

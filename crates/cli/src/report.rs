@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
-use collapse_core::engine::SummaryRow;
+use collapse_core::results::{Summary, predicted};
 use collapse_core::spec::ResolvedScenario;
+use collapse_core::{NoTheory, Path};
 use serde_json::Value;
 
 fn render(v: &Value) -> String {
@@ -13,6 +14,7 @@ fn render(v: &Value) -> String {
             _ => x.to_string(),
         },
         Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
         other => other.to_string(),
     }
 }
@@ -21,22 +23,42 @@ fn fmt_opt(x: Option<f64>) -> String {
     x.filter(|v| v.is_finite()).map(|v| format!("{v:.5}")).unwrap_or_else(|| "-".into())
 }
 
-/// The table printed after a run: per cell, the final-iteration mean risk with its
-/// standard error, beside the exact conditional risk and the theory prediction.
-pub fn final_table(s: &ResolvedScenario, stats: &[Vec<SummaryRow>], theory: &[Option<Vec<f64>>]) -> String {
+/// The table printed after a run: per cell, at its final iteration, each metric's mean
+/// with its standard error, beside the exact conditional expectation (with the z-score
+/// of the difference) and the theory prediction.
+pub fn final_table(s: &ResolvedScenario, summary: &Summary, theory: &[Vec<Result<Path, NoTheory>>]) -> String {
+    let metrics = s.metric_names();
     let mut headers: Vec<String> = vec!["cell".into()];
     headers.extend(s.axes.iter().map(|a| a.column()));
-    headers.extend(["risk_mean ± se".into(), "risk_exact_mean".into(), "risk_theory".into(), "z_exact".into()]);
+    for (m, exact) in &metrics {
+        headers.push(format!("{m} ± se"));
+        if *exact {
+            headers.push(format!("{m}_exact"));
+        }
+        headers.push(format!("{m}_theory"));
+        if *exact {
+            headers.push("z_exact".into());
+        }
+    }
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for (c, cell) in s.cells.iter().enumerate() {
-        let Some(last) = stats[c].last() else { continue };
-        let t = stats[c].len() - 1;
-        let mut row = vec![c.to_string()];
+    for cell in &s.cells {
+        let t = cell.iterations;
+        let mut row = vec![cell.index.to_string()];
         row.extend(cell.coordinates.iter().map(render));
-        row.push(format!("{:.5} ± {}", last.risk_mean, last.risk_se.map(|x| format!("{x:.5}")).unwrap_or("-".into())));
-        row.push(fmt_opt(last.risk_exact_mean));
-        row.push(fmt_opt(theory.get(c).and_then(|v| v.as_ref()).and_then(|v| v.get(t).copied())));
-        row.push(last.z_exact().map(|z| format!("{z:+.2}")).unwrap_or("-".into()));
+        for (m, exact) in &metrics {
+            let stats = summary.metric(cell, t, m);
+            row.push(match stats {
+                Some(x) => format!("{:.5} ± {}", x.mean, x.se.map(|v| format!("{v:.5}")).unwrap_or("-".into())),
+                None => "-".into(),
+            });
+            if *exact {
+                row.push(fmt_opt(stats.and_then(|x| x.exact_mean)));
+            }
+            row.push(fmt_opt(predicted(cell, &theory[cell.index], t, m)));
+            if *exact {
+                row.push(stats.and_then(|x| x.z_exact()).map(|z| format!("{z:+.2}")).unwrap_or("-".into()));
+            }
+        }
         rows.push(row);
     }
     let widths: Vec<usize> = (0..headers.len())
@@ -56,45 +78,47 @@ pub fn final_table(s: &ResolvedScenario, stats: &[Vec<SummaryRow>], theory: &[Op
 }
 
 /// Where the scenario sweeps `schedule.w`: for each combination of the other swept
-/// parameters, the w with the lowest final mean risk.
-pub fn best_w(s: &ResolvedScenario, stats: &[Vec<SummaryRow>]) -> Option<String> {
+/// parameters, the w with the lowest final mean of the first metric.
+pub fn best_w(s: &ResolvedScenario, summary: &Summary) -> Option<String> {
     let w_axis = s.axes.iter().position(|a| a.section == "schedule" && a.key == "w")?;
+    let (metric, _) = s.metric_names().into_iter().next()?;
     // Groups in order of first appearance; the index map keeps this linear in cells.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (c, cell) in s.cells.iter().enumerate() {
+    for cell in &s.cells {
         let label: Vec<String> = s
             .axes
             .iter()
             .zip(&cell.coordinates)
             .enumerate()
-            .filter(|(j, _)| *j != w_axis)
+            .filter(|(j, (_, v))| *j != w_axis && !v.is_null())
             .map(|(_, (a, v))| format!("{} = {}", a.column(), render(v)))
             .collect();
         let label = label.join(", ");
         match index.get(&label) {
-            Some(&g) => groups[g].1.push(c),
+            Some(&g) => groups[g].1.push(cell.index),
             None => {
                 index.insert(label.clone(), groups.len());
-                groups.push((label, vec![c]));
+                groups.push((label, vec![cell.index]));
             }
         }
     }
+    let final_mean = |c: usize| {
+        let cell = &s.cells[c];
+        summary.metric(cell, cell.iterations, &metric).map(|x| x.mean).unwrap_or(f64::INFINITY)
+    };
     let mut out = String::new();
     for (label, members) in groups {
-        let best = members.iter().copied().min_by(|&a, &b| {
-            let ra = stats[a].last().map(|r| r.risk_mean).unwrap_or(f64::INFINITY);
-            let rb = stats[b].last().map(|r| r.risk_mean).unwrap_or(f64::INFINITY);
-            ra.total_cmp(&rb)
-        })?;
-        let row = stats[best].last()?;
+        let best = members.iter().copied().min_by(|&a, &b| final_mean(a).total_cmp(&final_mean(b)))?;
+        let cell = &s.cells[best];
+        let row = summary.metric(cell, cell.iterations, &metric)?;
         let prefix = if label.is_empty() { String::new() } else { format!("{label}: ") };
         let _ = writeln!(
             out,
-            "{prefix}best schedule.w = {} (final risk {:.5} ± {})",
-            render(&s.cells[best].coordinates[w_axis]),
-            row.risk_mean,
-            row.risk_se.map(|x| format!("{x:.5}")).unwrap_or("-".into())
+            "{prefix}best schedule.w = {} (final {metric} {:.5} ± {})",
+            render(&cell.coordinates[w_axis]),
+            row.mean,
+            row.se.map(|x| format!("{x:.5}")).unwrap_or("-".into())
         );
     }
     Some(out)

@@ -1,17 +1,17 @@
-//! `collapse theory`: asymptotic predictions for a scenario without simulating.
+//! `collapse theory`: predictions for a scenario without simulating, from the theory of
+//! each cell's own protocol.
 //!
-//! Per cell: the limit risk at the cell's final weight, the optimal constant weight
-//! w*(λ) and the risk there. With `--curve lambda`: w*(λ) over a log grid of λ for each
-//! distinct (covariance, signal, sizes, noise); with `--curve w`: the limit risk over a
-//! grid of w for each cell.
+//! Per cell: the stationary main metric at the cell's final weight, the optimal constant
+//! weight and the value there, or the reason the cell has no theory. With `--curve
+//! lambda`: w*(λ) over a log grid of λ for each distinct cell apart from λ and the
+//! schedule; with `--curve w`: the stationary value over a grid of w.
 
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use collapse_core::engine::{ColumnData, Table};
+use collapse_core::results::{ColumnData, Table};
 use collapse_core::spec::ResolvedScenario;
-use collapse_theory::models::Inputs;
-use collapse_theory::{RidgeMixingEvaluator, optimal_w, optimal_w_curve};
+use collapse_core::{CellTheory, NoTheory};
 
 use crate::UserError;
 
@@ -20,7 +20,7 @@ use crate::UserError;
 pub enum Curve {
     /// w*(λ) over a log grid of λ.
     Lambda,
-    /// Limit risk over a grid of w.
+    /// Stationary value over a grid of w.
     W,
 }
 
@@ -35,79 +35,137 @@ pub struct TheoryOptions {
     pub lambda_range: (f64, f64),
 }
 
-fn err(e: collapse_theory::TheoryError) -> anyhow::Error {
-    anyhow::anyhow!("theory: {e}")
-}
-
 fn label(s: &ResolvedScenario, c: usize, skip: &[&str]) -> String {
     let parts: Vec<String> = s
         .axes
         .iter()
         .zip(&s.cells[c].coordinates)
-        .filter(|(a, _)| !skip.iter().any(|k| a.column() == *k || (k.ends_with('.') && a.column().starts_with(k))))
+        .filter(|(a, v)| !v.is_null() && !skip.iter().any(|k| a.column() == *k || (k.ends_with('.') && a.column().starts_with(k))))
         .map(|(a, v)| format!("{}={}", a.column(), v))
         .collect();
-    let _ = c;
     if parts.is_empty() { "all cells".to_string() } else { parts.join(", ") }
+}
+
+#[derive(Default)]
+struct Columns {
+    cell: Vec<i64>,
+    label: Vec<Option<String>>,
+    lambda: Vec<Option<f64>>,
+    w: Vec<Option<f64>>,
+    value: Vec<Option<f64>>,
+    w_star: Vec<Option<f64>>,
+    value_star: Vec<Option<f64>>,
+    reason: Vec<Option<String>>,
+}
+
+impl Columns {
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, c: usize, l: &str, lambda: Option<f64>, w: Option<f64>, v: Option<f64>, ws: Option<f64>, vs: Option<f64>, reason: Option<String>) {
+        self.cell.push(c as i64);
+        self.label.push(Some(l.to_string()));
+        self.lambda.push(lambda);
+        self.w.push(w);
+        self.value.push(v);
+        self.w_star.push(ws);
+        self.value_star.push(vs);
+        self.reason.push(reason);
+    }
+
+    fn table(self) -> Table {
+        Table {
+            columns: vec![
+                ("cell".into(), ColumnData::Int(self.cell)),
+                ("label".into(), ColumnData::Str(self.label)),
+                ("lambda".into(), ColumnData::Float(self.lambda)),
+                ("w".into(), ColumnData::Float(self.w)),
+                ("limit".into(), ColumnData::Float(self.value)),
+                ("w_star".into(), ColumnData::Float(self.w_star)),
+                ("limit_star".into(), ColumnData::Float(self.value_star)),
+                ("no_theory".into(), ColumnData::Str(self.reason)),
+            ],
+        }
+    }
 }
 
 /// Compute the predictions; returns the printed report and the table to write.
 pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Table)> {
-    let inputs: Vec<Option<Inputs>> = s.cells.iter().map(|c| Inputs::from_view(&c.view())).collect();
-    if inputs.iter().all(Option::is_none) {
-        return Err(UserError::new(
-            "no cell of this scenario is covered by the theory (it needs a ridge-like estimator and a signal whose spread over Σ's eigenbasis is known)",
-        )
+    let theories: Vec<Result<Box<dyn CellTheory>, NoTheory>> =
+        s.cells.iter().map(|c| c.plugins.protocol.theory(&c.view())).collect();
+    if theories.iter().all(Result::is_err) {
+        let reasons: std::collections::BTreeSet<String> =
+            theories.iter().filter_map(|t| t.as_ref().err().map(|r| r.0.clone())).collect();
+        return Err(UserError::new(format!(
+            "no cell of this scenario is covered by the theory: {}",
+            reasons.into_iter().collect::<Vec<_>>().join("; ")
+        ))
         .into());
     }
     let mut out = String::new();
-    let (mut col_cell, mut col_label, mut col_lambda, mut col_w, mut col_risk, mut col_wstar, mut col_rstar) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut cols = Columns::default();
+    let err = |e: NoTheory| e.0;
     match opts.curve {
         None => {
-            let width = (0..s.cells.len()).map(|c| label(s, c, &[]).chars().count()).max().unwrap_or(0).max(5);
-            let _ = writeln!(
-                out,
-                "{:>5}  {:<width$} {:>10} {:>8} {:>12} {:>8} {:>12}",
-                "cell", "parameters", "lambda", "w", "risk_limit", "w*", "risk(w*)"
-            );
-            for (c, inp) in inputs.iter().enumerate() {
-                let Some(i) = inp else { continue };
-                let w = *s.cells[c].weights.last().unwrap_or(&1.0);
-                let mut ev = RidgeMixingEvaluator::new(&i.h, &i.g, i.gamma, i.r2, i.sigma2).map_err(err)?;
-                let limit = if w > 0.0 { ev.limit(i.lambda, w).map_err(err)?.total() } else { f64::INFINITY };
-                let (ws, rs) = optimal_w(&i.h, &i.g, i.gamma, i.r2, i.sigma2, i.lambda).map_err(err)?;
+            let width = (0..s.cells.len()).map(|c| label(s, c, &[]).chars().count()).max().unwrap_or(0).max(10);
+            let _ = writeln!(out, "{:>5}  {:<width$} {:>10} {:>8} {:>12} {:>8} {:>12}", "cell", "parameters", "lambda", "w", "limit", "w*", "limit(w*)");
+            for (c, theory) in theories.iter().enumerate() {
+                let cell = &s.cells[c];
                 let l = label(s, c, &[]);
-                let pad = width.saturating_sub(l.chars().count());
-                let _ = writeln!(
-                    out,
-                    "{c:>5}  {l}{:pad$} {:>10.4} {w:>8.4} {limit:>12.6} {ws:>8.4} {rs:>12.6}",
-                    "", i.lambda
-                );
-                col_cell.push(c as i64);
-                col_label.push(Some(l));
-                col_lambda.push(Some(i.lambda));
-                col_w.push(Some(w));
-                col_risk.push(Some(limit));
-                col_wstar.push(Some(ws));
-                col_rstar.push(Some(rs));
+                let lambda = cell.plugins.estimator.ridge_penalty();
+                let w = cell.weights.last().copied().unwrap_or(1.0);
+                let theory = match theory {
+                    Ok(t) => t,
+                    Err(reason) => {
+                        let _ = writeln!(out, "{c:>5}  {l:<width$} no theory: {reason}");
+                        cols.push(c, &l, lambda, Some(w), None, None, None, Some(reason.0.clone()));
+                        continue;
+                    }
+                };
+                let limit = theory.limit(w).map_err(err);
+                let best = theory.optimal_weight().map_err(err);
+                let show = |x: &Result<f64, String>| x.as_ref().map(|v| format!("{v:>12.6}")).unwrap_or_else(|_| format!("{:>12}", "-"));
+                let (ws, vs) = match &best {
+                    Ok((a, b)) => (format!("{a:>8.4}"), format!("{b:>12.6}")),
+                    Err(_) => (format!("{:>8}", "-"), format!("{:>12}", "-")),
+                };
+                let lam = lambda.map(|x| format!("{x:>10.4}")).unwrap_or_else(|| format!("{:>10}", "-"));
+                let _ = writeln!(out, "{c:>5}  {l:<width$} {lam} {w:>8.4} {} {ws} {vs}", show(&limit));
+                let reason = limit.as_ref().err().or(best.as_ref().err()).cloned();
+                if let Some(r) = &reason {
+                    let _ = writeln!(out, "       note: {r}");
+                }
+                cols.push(c, &l, lambda, Some(w), limit.ok(), best.as_ref().ok().map(|b| b.0), best.as_ref().ok().map(|b| b.1), reason);
             }
         }
         Some(Curve::Lambda) => {
             let (a, b) = opts.lambda_range;
             let n = opts.points.max(2);
             let lambdas: Vec<f64> = (0..n).map(|k| 10f64.powf(a + (b - a) * k as f64 / (n - 1) as f64)).collect();
-            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-            for (c, inp) in inputs.iter().enumerate() {
-                let Some(i) = inp else { continue };
+            let mut seen = std::collections::HashSet::new();
+            for (c, theory) in theories.iter().enumerate() {
+                let Ok(theory) = theory else { continue };
                 let l = label(s, c, &["estimator.lambda", "schedule", "schedule."]);
                 if !seen.insert(l.clone()) {
                     continue;
                 }
-                let curve = optimal_w_curve(&i.h, &i.g, i.gamma, i.r2, i.sigma2, &lambdas).map_err(err)?;
-                let ws: Vec<f64> = curve.iter().map(|p| p.w).collect();
-                let (wmin, wmax) =
-                    ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w)));
+                let mut ws = Vec::with_capacity(n);
+                let mut curve = Vec::with_capacity(n);
+                for &lambda in &lambdas {
+                    let point = theory.at_penalty(lambda).and_then(|t| t.optimal_weight());
+                    match point {
+                        Ok((w, v)) => {
+                            ws.push(w);
+                            curve.push((lambda, w, v));
+                        }
+                        Err(reason) => {
+                            let _ = writeln!(out, "{l}: no w*(λ) curve: {reason}");
+                            break;
+                        }
+                    }
+                }
+                if curve.is_empty() {
+                    continue;
+                }
+                let (wmin, wmax) = ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w)));
                 let dips = ws.windows(2).filter(|p| p[1] < p[0] - 1e-9).count();
                 let _ = writeln!(
                     out,
@@ -117,74 +175,54 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 if dips == 0 {
                     let _ = writeln!(out, "  w* is non-decreasing in λ over the grid");
                 } else {
-                    let turn = ws
-                        .iter()
-                        .enumerate()
-                        .min_by(|x, y| x.1.total_cmp(y.1))
-                        .map(|(k, _)| lambdas[k])
-                        .unwrap_or(f64::NAN);
+                    let turn = curve.iter().min_by(|x, y| x.1.total_cmp(&y.1)).map(|p| p.0).unwrap_or(f64::NAN);
                     let _ = writeln!(
                         out,
-                        "  w* decreases on {dips} grid steps: it dips below 1/φ for small λ (lowest at λ ≈ {turn:.3e}) before rising towards 1"
+                        "  w* decreases on {dips} grid steps: it dips below 1/φ for small λ (lowest at λ ≈ {turn:.3e}) before rising towards 1 (docs/asymptotics.md §5)"
                     );
                 }
-                let _ = writeln!(out, "  {:>12} {:>8} {:>12}", "lambda", "w*", "risk(w*)");
+                let _ = writeln!(out, "  {:>12} {:>8} {:>12}", "lambda", "w*", "limit(w*)");
                 let step = (n / 12).max(1);
-                for (k, p) in curve.iter().enumerate() {
-                    if k % step == 0 || k == n - 1 {
-                        let _ = writeln!(out, "  {:>12.4e} {:>8.4} {:>12.6}", p.lambda, p.w, p.risk);
+                for (k, &(lambda, w, v)) in curve.iter().enumerate() {
+                    if k % step == 0 || k == curve.len() - 1 {
+                        let _ = writeln!(out, "  {lambda:>12.4e} {w:>8.4} {v:>12.6}");
                     }
-                    col_cell.push(c as i64);
-                    col_label.push(Some(l.clone()));
-                    col_lambda.push(Some(p.lambda));
-                    col_w.push(Some(p.w));
-                    col_risk.push(Some(p.risk));
-                    col_wstar.push(Some(p.w));
-                    col_rstar.push(Some(p.risk));
+                    cols.push(c, &l, Some(lambda), Some(w), Some(v), Some(w), Some(v), None);
                 }
             }
         }
         Some(Curve::W) => {
             let n = opts.points.max(2);
             let grid: Vec<f64> = (0..n).map(|k| 0.02 + 0.98 * k as f64 / (n - 1) as f64).collect();
-            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-            for (c, inp) in inputs.iter().enumerate() {
-                let Some(i) = inp else { continue };
+            let mut seen = std::collections::HashSet::new();
+            for (c, theory) in theories.iter().enumerate() {
+                let Ok(theory) = theory else { continue };
                 let l = label(s, c, &["schedule", "schedule."]);
                 if !seen.insert(l.clone()) {
                     continue;
                 }
-                let mut ev = RidgeMixingEvaluator::new(&i.h, &i.g, i.gamma, i.r2, i.sigma2).map_err(err)?;
-                let (ws, rs) = optimal_w(&i.h, &i.g, i.gamma, i.r2, i.sigma2, i.lambda).map_err(err)?;
-                let _ = writeln!(out, "{l}: λ = {}: w* = {ws:.4}, risk(w*) = {rs:.6}", i.lambda);
-                let _ = writeln!(out, "  {:>8} {:>12}", "w", "risk_limit");
+                let lambda = s.cells[c].plugins.estimator.ridge_penalty();
+                let best = theory.optimal_weight().ok();
+                match best {
+                    Some((ws, vs)) => {
+                        let _ = writeln!(out, "{l}: w* = {ws:.4}, limit(w*) = {vs:.6}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "{l}:");
+                    }
+                }
+                let _ = writeln!(out, "  {:>8} {:>12}", "w", "limit");
                 let step = (n / 12).max(1);
                 for (k, &w) in grid.iter().enumerate() {
-                    let r = ev.limit(i.lambda, w).map_err(err)?.total();
+                    let v = theory.limit(w).map_err(err);
                     if k % step == 0 || k == n - 1 {
-                        let _ = writeln!(out, "  {w:>8.4} {r:>12.6}");
+                        let shown = v.as_ref().map(|x| format!("{x:>12.6}")).unwrap_or_else(|r| format!("  no theory: {r}"));
+                        let _ = writeln!(out, "  {w:>8.4} {shown}");
                     }
-                    col_cell.push(c as i64);
-                    col_label.push(Some(l.clone()));
-                    col_lambda.push(Some(i.lambda));
-                    col_w.push(Some(w));
-                    col_risk.push(Some(r));
-                    col_wstar.push(Some(ws));
-                    col_rstar.push(Some(rs));
+                    cols.push(c, &l, lambda, Some(w), v.as_ref().ok().copied(), best.map(|b| b.0), best.map(|b| b.1), v.err());
                 }
             }
         }
     }
-    let table = Table {
-        columns: vec![
-            ("cell".into(), ColumnData::Int(col_cell)),
-            ("label".into(), ColumnData::Str(col_label)),
-            ("lambda".into(), ColumnData::Float(col_lambda)),
-            ("w".into(), ColumnData::Float(col_w)),
-            ("risk_limit".into(), ColumnData::Float(col_risk)),
-            ("w_star".into(), ColumnData::Float(col_wstar)),
-            ("risk_star".into(), ColumnData::Float(col_rstar)),
-        ],
-    };
-    Ok((out, table))
+    Ok((out, cols.table()))
 }

@@ -80,6 +80,14 @@ impl CoreError {
         }
     }
 
+    /// The dotted field path of a configuration error.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            CoreError::Config { field, .. } | CoreError::UnknownPlugin { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// True for errors caused by user input (as opposed to numerical failure).
     pub fn is_user_error(&self) -> bool {
         matches!(self, CoreError::Config { .. } | CoreError::UnknownPlugin { .. } | CoreError::DuplicatePlugin { .. })

@@ -42,6 +42,15 @@ pub trait Params: DeserializeOwned + Serialize + JsonSchema + 'static {
     fn build(&self, ctx: &BuildContext) -> Result<Box<Self::Target>, ParamError>;
     /// Example parameters, shown by `collapse describe` and run by the tests.
     fn example() -> Self;
+    /// Check the ranges declared in the schema, then build: what the registry does.
+    fn checked_build(&self, ctx: &BuildContext) -> Result<Box<Self::Target>, CoreError> {
+        let record = match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        check_ranges(&schema_of::<Self>(), &record)?;
+        Ok(self.build(ctx)?)
+    }
 }
 
 /// A plugin built from parameters, together with the full parameter set it was built

@@ -1,10 +1,10 @@
 use std::sync::OnceLock;
 
-use collapse_core::faer::{Col, ColRef, Mat, MatRef, Side};
+use collapse_core::faer::{Col, ColRef, Mat, MatRef, Par};
 use collapse_core::rng::{Rng, normal_vec};
-use collapse_core::{
-    BuildContext, Covariance, CovariancePlugin, LowRankForm, ParamError, Params, check_above, check_range,
-};
+use collapse_core::spectral::LowRankForm;
+use collapse_core::spectral::linalg::{matvec, symmetric_eigen};
+use collapse_core::{BuildContext, Covariance, ParamError, Params};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +159,7 @@ impl Covariance for Diagonal {
 #[serde(deny_unknown_fields)]
 pub struct DiagonalParams {
     /// The p eigenvalues (diagonal entries) of Σ, each > 0.
+    #[schemars(extend("items" = {"type": "number", "format": "double", "exclusiveMinimum": 0.0}))]
     pub eigenvalues: Vec<f64>,
 }
 
@@ -170,9 +171,6 @@ impl Params for DiagonalParams {
                 "eigenvalues",
                 format!("has {} values but design.p = {}; give exactly one per feature", self.eigenvalues.len(), ctx.p),
             ));
-        }
-        for (k, &t) in self.eigenvalues.iter().enumerate() {
-            check_above(&format!("eigenvalues[{k}]"), t, 0.0)?;
         }
         Ok(Box::new(Diagonal::new(self.eigenvalues.clone())))
     }
@@ -196,6 +194,7 @@ impl Params for DiagonalParams {
 #[serde(deny_unknown_fields)]
 pub struct SpikedParams {
     /// Spike strengths h_k (> −1 so that Σ stays positive definite).
+    #[schemars(extend("items" = {"type": "number", "format": "double", "exclusiveMinimum": -1.0}))]
     pub spikes: Vec<f64>,
 }
 
@@ -210,9 +209,6 @@ impl Params for SpikedParams {
                 "spikes",
                 format!("{} spikes but design.p = {}; at most p spikes", self.spikes.len(), ctx.p),
             ));
-        }
-        for (k, &h) in self.spikes.iter().enumerate() {
-            check_above(&format!("spikes[{k}]"), h, -1.0)?;
         }
         let mut tau = vec![1.0; ctx.p];
         for (k, &h) in self.spikes.iter().enumerate() {
@@ -231,7 +227,7 @@ impl Params for SpikedParams {
 ///
 /// | parameter | default | range | meaning |
 /// |---|---|---|---|
-/// | `alpha` | 1.0 | α ≥ 0, finite | decay exponent (0 is isotropic) |
+/// | `alpha` | 1.0 | 0 ≤ α ≤ 50 | decay exponent (0 is isotropic) |
 ///
 /// Reference: Dohmatob, Feng, Kempe (2024), arXiv 2402.07712; Cui et al. (2021).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -239,7 +235,7 @@ impl Params for SpikedParams {
 pub struct PowerLawCovParams {
     /// Decay exponent α ≥ 0 of τ_k ∝ k^(−α).
     #[serde(default = "default_alpha")]
-    #[schemars(range(min = 0.0))]
+    #[schemars(range(min = 0.0, max = 50.0))]
     pub alpha: f64,
 }
 
@@ -250,7 +246,6 @@ fn default_alpha() -> f64 {
 impl Params for PowerLawCovParams {
     type Target = dyn Covariance;
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Covariance>, ParamError> {
-        check_range("alpha", self.alpha, 0.0, 50.0)?;
         let raw: Vec<f64> = (1..=ctx.p).map(|k| (k as f64).powf(-self.alpha)).collect();
         let mean = raw.iter().sum::<f64>() / ctx.p as f64;
         let tau: Vec<f64> = raw.iter().map(|t| t / mean).collect();
@@ -281,6 +276,7 @@ impl Params for PowerLawCovParams {
 #[serde(deny_unknown_fields)]
 pub struct EquicorrelatedParams {
     /// Correlation ρ between any two features, in (−1/(p−1), 1).
+    #[schemars(extend("exclusiveMaximum" = 1.0))]
     pub rho: f64,
 }
 
@@ -401,6 +397,7 @@ impl Params for EquicorrelatedParams {
 #[serde(deny_unknown_fields)]
 pub struct Ar1Params {
     /// Lag-one correlation ρ in (−1, 1).
+    #[schemars(extend("exclusiveMinimum" = -1.0, "exclusiveMaximum" = 1.0))]
     pub rho: f64,
 }
 
@@ -416,12 +413,12 @@ impl Ar1 {
     fn eigen(&self) -> &(Vec<f64>, Mat<f64>) {
         self.eigen.get_or_init(|| {
             let sigma = Mat::from_fn(self.p, self.p, |i, j| self.rho.powi((i as i32 - j as i32).abs()));
-            match sigma.self_adjoint_eigen(Side::Lower) {
-                Ok(e) => {
-                    // faer returns ascending eigenvalues; we expose descending.
+            match symmetric_eigen(sigma.as_ref(), Par::Seq) {
+                Ok((values, vectors)) => {
+                    // Ascending from the solver; exposed descending.
                     let k = self.p;
-                    let vals: Vec<f64> = (0..k).rev().map(|i| e.S().column_vector()[i]).collect();
-                    let vecs = Mat::from_fn(k, k, |i, j| e.U()[(i, k - 1 - j)]);
+                    let vals: Vec<f64> = (0..k).rev().map(|i| values[i]).collect();
+                    let vecs = Mat::from_fn(k, k, |i, j| vectors[(i, k - 1 - j)]);
                     (vals, vecs)
                 }
                 // The KMS matrix is symmetric positive definite; faer's solver does not
@@ -441,10 +438,10 @@ impl Covariance for Ar1 {
         self.eigen().0.clone()
     }
     fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
-        self.eigen().1.transpose() * v
+        matvec(self.eigen().1.transpose(), v, Par::Seq)
     }
     fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
-        &self.eigen().1 * c
+        matvec(self.eigen().1.as_ref(), c, Par::Seq)
     }
     fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
         let (p, rho) = (self.p, self.rho);
@@ -480,9 +477,6 @@ impl Covariance for Ar1 {
 impl Params for Ar1Params {
     type Target = dyn Covariance;
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Covariance>, ParamError> {
-        if !(self.rho.is_finite() && self.rho > -1.0 && self.rho < 1.0) {
-            return Err(ParamError::new("rho", format!("must be in (-1, 1), got {}", self.rho)));
-        }
         Ok(Box::new(Ar1 { p: ctx.p, rho: self.rho, eigen: OnceLock::new() }))
     }
     fn example() -> Self {
@@ -490,12 +484,12 @@ impl Params for Ar1Params {
     }
 }
 
-collapse_core::inventory::submit! { CovariancePlugin::new::<IsotropicParams>("isotropic", "Σ = I") }
-collapse_core::inventory::submit! { CovariancePlugin::new::<DiagonalParams>("diagonal", "Σ = diag(τ) with explicit eigenvalues") }
-collapse_core::inventory::submit! { CovariancePlugin::new::<SpikedParams>("spiked", "Σ = I + Σ_k h_k e_k e_kᵀ (spikes on the first axes)") }
-collapse_core::inventory::submit! { CovariancePlugin::new::<PowerLawCovParams>("power-law", "Eigenvalues ∝ k^(−α), trace normalised to p") }
-collapse_core::inventory::submit! { CovariancePlugin::new::<EquicorrelatedParams>("equicorrelated", "Σ = (1−ρ)I + ρ11ᵀ") }
-collapse_core::inventory::submit! { CovariancePlugin::new::<Ar1Params>("ar1", "Σ_ij = ρ^|i−j| (AR(1) / Kac–Murdock–Szegő)") }
+collapse_core::register!(CovariancePlugin, IsotropicParams, "isotropic", "Σ = I");
+collapse_core::register!(CovariancePlugin, DiagonalParams, "diagonal", "Σ = diag(τ) with explicit eigenvalues");
+collapse_core::register!(CovariancePlugin, SpikedParams, "spiked", "Σ = I + Σ_k h_k e_k e_kᵀ (spikes on the first axes)");
+collapse_core::register!(CovariancePlugin, PowerLawCovParams, "power-law", "Eigenvalues ∝ k^(−α), trace normalised to p");
+collapse_core::register!(CovariancePlugin, EquicorrelatedParams, "equicorrelated", "Σ = (1−ρ)I + ρ11ᵀ");
+collapse_core::register!(CovariancePlugin, Ar1Params, "ar1", "Σ_ij = ρ^|i−j| (AR(1) / Kac–Murdock–Szegő)");
 
 #[cfg(test)]
 mod tests {
@@ -503,7 +497,7 @@ mod tests {
     use collapse_core::rng::{Purpose, Streams};
 
     fn ctx(p: usize) -> BuildContext {
-        BuildContext { n: 10, p, noise_sd: 1.0 }
+        BuildContext { n: 10, p }
     }
 
     fn all_examples(p: usize) -> Vec<Box<dyn Covariance>> {
@@ -614,15 +608,15 @@ mod tests {
 
     #[test]
     fn invalid_parameters_are_rejected_with_their_field() {
-        let e = |r: Result<Box<dyn Covariance>, ParamError>| r.unwrap_err().field;
-        assert_eq!(e(SpikedParams { spikes: vec![] }.build(&ctx(4))), "spikes");
-        assert_eq!(e(SpikedParams { spikes: vec![1.0; 5] }.build(&ctx(4))), "spikes");
-        assert_eq!(e(SpikedParams { spikes: vec![-1.5] }.build(&ctx(4))), "spikes[0]");
-        assert_eq!(e(DiagonalParams { eigenvalues: vec![1.0; 3] }.build(&ctx(4))), "eigenvalues");
-        assert_eq!(e(DiagonalParams { eigenvalues: vec![1.0, 0.0, 1.0, 1.0] }.build(&ctx(4))), "eigenvalues[1]");
-        assert_eq!(e(EquicorrelatedParams { rho: 1.0 }.build(&ctx(4))), "rho");
-        assert_eq!(e(EquicorrelatedParams { rho: -0.5 }.build(&ctx(4))), "rho");
-        assert_eq!(e(Ar1Params { rho: -1.0 }.build(&ctx(4))), "rho");
-        assert_eq!(e(PowerLawCovParams { alpha: -1.0 }.build(&ctx(4))), "alpha");
+        let e = |r: Result<Box<dyn Covariance>, collapse_core::CoreError>| r.unwrap_err().field().unwrap_or_default().to_string();
+        assert_eq!(e(SpikedParams { spikes: vec![] }.checked_build(&ctx(4))), "spikes");
+        assert_eq!(e(SpikedParams { spikes: vec![1.0; 5] }.checked_build(&ctx(4))), "spikes");
+        assert_eq!(e(SpikedParams { spikes: vec![-1.5] }.checked_build(&ctx(4))), "spikes[0]");
+        assert_eq!(e(DiagonalParams { eigenvalues: vec![1.0; 3] }.checked_build(&ctx(4))), "eigenvalues");
+        assert_eq!(e(DiagonalParams { eigenvalues: vec![1.0, 0.0, 1.0, 1.0] }.checked_build(&ctx(4))), "eigenvalues[1]");
+        assert_eq!(e(EquicorrelatedParams { rho: 1.0 }.checked_build(&ctx(4))), "rho");
+        assert_eq!(e(EquicorrelatedParams { rho: -0.5 }.checked_build(&ctx(4))), "rho");
+        assert_eq!(e(Ar1Params { rho: -1.0 }.checked_build(&ctx(4))), "rho");
+        assert_eq!(e(PowerLawCovParams { alpha: -1.0 }.checked_build(&ctx(4))), "alpha");
     }
 }

@@ -1,6 +1,6 @@
 use collapse_core::faer::Col;
 use collapse_core::rng::{Rng, normal_vec};
-use collapse_core::{BuildContext, CoreError, Covariance, ParamError, Params, Signal, SignalPlugin, check_range};
+use collapse_core::{BuildContext, CoreError, Covariance, ParamError, Params, Signal};
 use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,6 @@ impl Signal for RandomSignal {
 impl Params for RandomSignalParams {
     type Target = dyn Signal;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Signal>, ParamError> {
-        check_range("radius", self.radius, 0.0, f64::INFINITY)?;
         Ok(Box::new(RandomSignal { radius: self.radius }))
     }
     fn example() -> Self {
@@ -135,8 +134,6 @@ impl Signal for AlignedSignal {
 impl Params for AlignedSignalParams {
     type Target = dyn Signal;
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Signal>, ParamError> {
-        check_range("radius", self.radius, 0.0, f64::INFINITY)?;
-        check_range("share", self.share, 0.0, 1.0)?;
         if self.directions == 0 || self.directions > ctx.p {
             return Err(ParamError::new(
                 "directions",
@@ -173,7 +170,7 @@ pub struct PowerLawSignalParams {
     pub radius: f64,
     /// Decay exponent δ ≥ 0 of β_k² ∝ k^(−δ).
     #[serde(default = "one")]
-    #[schemars(range(min = 0.0))]
+    #[schemars(range(min = 0.0, max = 50.0))]
     pub delta: f64,
     /// Redraw random signs per replicate (default true).
     #[serde(default = "yes")]
@@ -215,13 +212,15 @@ impl Signal for PowerLawSignal {
     fn eigen_shares(&self, covariance: &dyn Covariance) -> Option<Vec<f64>> {
         Some(self.shares(covariance.dim()))
     }
+    /// |β_k| in Σ's eigenbasis is fixed (only signs are random): βᵀΣβ is fixed.
+    fn fixed_sigma_norm(&self, _: &dyn Covariance) -> bool {
+        true
+    }
 }
 
 impl Params for PowerLawSignalParams {
     type Target = dyn Signal;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Signal>, ParamError> {
-        check_range("radius", self.radius, 0.0, f64::INFINITY)?;
-        check_range("delta", self.delta, 0.0, 50.0)?;
         Ok(Box::new(PowerLawSignal { radius: self.radius, delta: self.delta, random_signs: self.random_signs }))
     }
     fn example() -> Self {
@@ -262,6 +261,7 @@ pub struct FixedSignalParams {
     pub direction: Option<FixedDirection>,
     /// Rescale β to this norm (≥ 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
     pub radius: Option<f64>,
 }
 
@@ -298,6 +298,9 @@ impl Signal for FixedSignal {
     fn radius_squared(&self, covariance: &dyn Covariance) -> f64 {
         self.beta(covariance).squared_norm_l2()
     }
+    fn fixed_sigma_norm(&self, _: &dyn Covariance) -> bool {
+        true
+    }
     fn eigen_shares(&self, covariance: &dyn Covariance) -> Option<Vec<f64>> {
         let b = self.beta(covariance);
         let total = b.squared_norm_l2();
@@ -331,9 +334,6 @@ impl Params for FixedSignalParams {
             }
             (None, Some(_)) => {}
         }
-        if let Some(r) = self.radius {
-            check_range("radius", r, 0.0, f64::INFINITY)?;
-        }
         Ok(Box::new(FixedSignal { vector: self.vector.clone(), direction: self.direction, radius: self.radius }))
     }
     fn example() -> Self {
@@ -341,10 +341,10 @@ impl Params for FixedSignalParams {
     }
 }
 
-collapse_core::inventory::submit! { SignalPlugin::new::<RandomSignalParams>("random", "β uniform on the sphere of radius r, per replicate (random effects)") }
-collapse_core::inventory::submit! { SignalPlugin::new::<AlignedSignalParams>("aligned", "A share of ‖β‖² on the leading eigen-directions (spikes), the rest random") }
-collapse_core::inventory::submit! { SignalPlugin::new::<PowerLawSignalParams>("power-law", "β_k² ∝ k^(−δ) in Σ's eigenbasis (source condition)") }
-collapse_core::inventory::submit! { SignalPlugin::new::<FixedSignalParams>("fixed", "A fixed β: explicit vector or constant direction") }
+collapse_core::register!(SignalPlugin, RandomSignalParams, "random", "β uniform on the sphere of radius r, per replicate (random effects)");
+collapse_core::register!(SignalPlugin, AlignedSignalParams, "aligned", "A share of ‖β‖² on the leading eigen-directions (spikes), the rest random");
+collapse_core::register!(SignalPlugin, PowerLawSignalParams, "power-law", "β_k² ∝ k^(−δ) in Σ's eigenbasis (source condition)");
+collapse_core::register!(SignalPlugin, FixedSignalParams, "fixed", "A fixed β: explicit vector or constant direction");
 
 #[cfg(test)]
 mod tests {
@@ -353,7 +353,7 @@ mod tests {
     use collapse_core::rng::{Purpose, Streams};
 
     fn ctx(p: usize) -> BuildContext {
-        BuildContext { n: 5, p, noise_sd: 1.0 }
+        BuildContext { n: 5, p }
     }
 
     fn rng(k: u64) -> Rng {
@@ -428,15 +428,15 @@ mod tests {
 
     #[test]
     fn invalid_parameters_name_their_field() {
-        let e = |r: Result<Box<dyn Signal>, ParamError>| r.unwrap_err().field;
-        assert_eq!(e(RandomSignalParams { radius: -1.0 }.build(&ctx(3))), "radius");
-        assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 1.5, directions: 1 }.build(&ctx(3))), "share");
-        assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 0.5, directions: 4 }.build(&ctx(3))), "directions");
-        assert_eq!(e(PowerLawSignalParams { radius: 1.0, delta: -1.0, random_signs: true }.build(&ctx(3))), "delta");
+        let e = |r: Result<Box<dyn Signal>, collapse_core::CoreError>| r.unwrap_err().field().unwrap_or_default().to_string();
+        assert_eq!(e(RandomSignalParams { radius: -1.0 }.checked_build(&ctx(3))), "radius");
+        assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 1.5, directions: 1 }.checked_build(&ctx(3))), "share");
+        assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 0.5, directions: 4 }.checked_build(&ctx(3))), "directions");
+        assert_eq!(e(PowerLawSignalParams { radius: 1.0, delta: -1.0, random_signs: true }.checked_build(&ctx(3))), "delta");
         assert_eq!(
-            e(FixedSignalParams { vector: Some(vec![1.0]), direction: None, radius: None }.build(&ctx(3))),
+            e(FixedSignalParams { vector: Some(vec![1.0]), direction: None, radius: None }.checked_build(&ctx(3))),
             "vector"
         );
-        assert_eq!(e(FixedSignalParams { vector: None, direction: None, radius: None }.build(&ctx(3))), "vector");
+        assert_eq!(e(FixedSignalParams { vector: None, direction: None, radius: None }.checked_build(&ctx(3))), "vector");
     }
 }

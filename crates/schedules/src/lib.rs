@@ -3,7 +3,7 @@
 //! Every schedule returns w_0, …, w_T with w_0 = 1 (t = 0 fits real labels only) and
 //! every weight in [0, 1]. Plugins: `constant`, `golden-ratio`, `dynamic`, `list`.
 
-use collapse_core::{BuildContext, CellView, CoreError, ParamError, Params, Schedule, SchedulePlugin, check_range};
+use collapse_core::{BuildContext, CellView, CoreError, ParamError, Params, Schedule};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,6 @@ impl Schedule for Constant {
 impl Params for ConstantParams {
     type Target = dyn Schedule;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
-        check_range("w", self.w, 0.0, 1.0)?;
         Ok(Box::new(Constant { w: self.w }))
     }
     fn example() -> Self {
@@ -115,6 +114,7 @@ impl Params for DynamicParams {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// The weights w_1..w_T (one per iteration), each in [0, 1].
+    #[schemars(inner(range(min = 0.0, max = 1.0)))]
     pub w: Vec<f64>,
 }
 
@@ -144,9 +144,6 @@ impl Schedule for List {
 impl Params for ListParams {
     type Target = dyn Schedule;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
-        for (k, &w) in self.w.iter().enumerate() {
-            check_range(&format!("w[{k}]"), w, 0.0, 1.0)?;
-        }
         Ok(Box::new(List { w: self.w.clone() }))
     }
     fn example() -> Self {
@@ -154,64 +151,77 @@ impl Params for ListParams {
     }
 }
 
-collapse_core::inventory::submit! { SchedulePlugin::new::<ConstantParams>("constant", "Constant real-data weight w") }
-collapse_core::inventory::submit! { SchedulePlugin::new::<GoldenRatioParams>("golden-ratio", "Constant w = 1/φ ≈ 0.618 (optimal for min-norm)") }
-collapse_core::inventory::submit! { SchedulePlugin::new::<DynamicParams>("dynamic", "w_0 = 1, w_t = (1 + w_{t−1})/(2 + w_{t−1}) → 1/φ") }
-collapse_core::inventory::submit! { SchedulePlugin::new::<ListParams>("list", "Explicit weights w_1..w_T") }
+collapse_core::register!(SchedulePlugin, ConstantParams, "constant", "Constant real-data weight w");
+collapse_core::register!(SchedulePlugin, GoldenRatioParams, "golden-ratio", "Constant w = 1/φ ≈ 0.618 (optimal for min-norm)");
+collapse_core::register!(SchedulePlugin, DynamicParams, "dynamic", "w_0 = 1, w_t = (1 + w_{t−1})/(2 + w_{t−1}) → 1/φ");
+collapse_core::register!(SchedulePlugin, ListParams, "list", "Explicit weights w_1..w_T");
+
+/// The theory-optimal constant weight: w = the argmin over constant weights of the
+/// stationary main metric predicted by the theory of the cell's own protocol, for the
+/// cell's estimator, covariance spectrum, signal distribution, sizes and family. For
+/// fresh-label mixing that is w*(λ) of ridge (docs/asymptotics.md §5), 1/φ for
+/// min-norm/OLS or the noise-ratio optimum (√(k² + 4k) − k)/2 (docs/fresh-labels.md §3);
+/// for fixed real labels it is 1 (docs/fixed-labels.md §3).
+///
+/// No parameters. Errors: a cell whose protocol has no theory (the message says why).
+///
+/// Reference: Garg, Bhattacharya, Sur (2025), §3.2 (optimal mixing for ridge).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimalParams {}
+
+/// See [`OptimalParams`].
+#[derive(Debug, Clone, Copy)]
+pub struct Optimal;
+
+impl Schedule for Optimal {
+    fn weights(&self, cell: &CellView<'_>) -> Result<Vec<f64>, CoreError> {
+        let theory = cell
+            .protocol
+            .theory(cell)
+            .map_err(|reason| CoreError::config("kind", format!("`optimal` needs the protocol's theory: {reason}")))?;
+        let (w, _) = theory
+            .optimal_weight()
+            .map_err(|reason| CoreError::config("kind", format!("`optimal` has no optimal weight here: {reason}")))?;
+        Ok(with_first_real(cell.iterations, |_| w))
+    }
+}
+
+impl Params for OptimalParams {
+    type Target = dyn Schedule;
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
+        Ok(Box::new(Optimal))
+    }
+    fn example() -> Self {
+        OptimalParams {}
+    }
+}
+
+collapse_core::register!(
+    SchedulePlugin,
+    OptimalParams,
+    "optimal",
+    "Constant w minimising the stationary risk predicted by the protocol's theory (w*(λ); 1/φ for min-norm)"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use collapse_core::faer::{Col, ColRef, Mat, MatRef};
-    use collapse_core::rng::Rng;
-    use collapse_core::{Covariance, Estimator, Signal};
+    use collapse_core::spec::{ResolvedScenario, parse, resolve};
+    use collapse_covariance as _;
+    use collapse_estimators as _;
+    use collapse_families as _;
+    use collapse_protocols as _;
 
-    #[derive(Debug)]
-    struct Dummy;
-    impl Estimator for Dummy {
-        fn fit(
-            &self,
-            _: MatRef<'_, f64>,
-            _: ColRef<'_, f64>,
-            _: Option<ColRef<'_, f64>>,
-        ) -> Result<Col<f64>, CoreError> {
-            Ok(Col::zeros(1))
-        }
-    }
-    impl Covariance for Dummy {
-        fn dim(&self) -> usize {
-            1
-        }
-        fn eigenvalues(&self) -> Vec<f64> {
-            vec![1.0]
-        }
-        fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
-            v.to_owned()
-        }
-        fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
-            c.to_owned()
-        }
-        fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
-            m.to_owned()
-        }
-        fn sample(&self, n: usize, _: &mut Rng) -> Mat<f64> {
-            Mat::zeros(n, 1)
-        }
-    }
-    impl Signal for Dummy {
-        fn draw(&self, _: &dyn Covariance, _: &mut Rng) -> Result<Col<f64>, CoreError> {
-            Ok(Col::zeros(1))
-        }
-        fn radius_squared(&self, _: &dyn Covariance) -> f64 {
-            0.0
-        }
-    }
-
-    fn view(iterations: usize) -> CellView<'static> {
-        CellView { n: 1, p: 1, noise_sd: 1.0, iterations, estimator: &Dummy, covariance: &Dummy, signal: &Dummy }
+    /// A resolved one-cell scenario with `iterations`, whose cell view the schedules see.
+    fn scenario(iterations: usize) -> ResolvedScenario {
+        let text = format!(
+            "name = \"t\"\nreplicates = 1\niterations = {iterations}\n[design]\nn = 4\np = 8\n[estimator]\nkind = \"min-norm\"\n[schedule]\nkind = \"constant\"\nw = 0.5\n"
+        );
+        resolve(&parse(&text, "test").unwrap()).unwrap()
     }
     fn ctx() -> BuildContext {
-        BuildContext { n: 1, p: 1, noise_sd: 1.0 }
+        BuildContext { n: 1, p: 1 }
     }
 
     #[test]
@@ -231,7 +241,8 @@ mod tests {
             ListParams::example().build(&ctx()).unwrap(),
         ];
         for s in all {
-            let w = s.weights(&view(5)).unwrap();
+            let sc = scenario(5);
+            let w = s.weights(&sc.cells[0].view()).unwrap();
             assert_eq!(w.len(), 6);
             assert!((w[0] - 1.0).abs() < f64::EPSILON);
             assert!(w.iter().all(|x| (0.0..=1.0).contains(x)), "{s:?}: {w:?}");
@@ -241,7 +252,7 @@ mod tests {
     /// The dynamic schedule's weights are ratios of Fibonacci numbers F_{2t+1}/F_{2t+2}.
     #[test]
     fn dynamic_is_fibonacci_and_tends_to_inverse_golden_ratio() {
-        let w = Dynamic.weights(&view(30)).unwrap();
+        let w = Dynamic.weights(&scenario(30).cells[0].view()).unwrap();
         let fib: Vec<f64> = (0..70)
             .scan((0.0f64, 1.0f64), |s, _| {
                 let out = s.0;
@@ -258,70 +269,21 @@ mod tests {
 
     #[test]
     fn out_of_range_weights_are_rejected() {
-        let e = ConstantParams { w: 1.2 }.build(&ctx()).unwrap_err();
-        assert_eq!(e.field, "w");
-        assert!(e.message.contains("[0, 1]"));
-        let e = ConstantParams { w: -0.1 }.build(&ctx()).unwrap_err();
-        assert_eq!(e.field, "w");
-        let e = ListParams { w: vec![0.5, 2.0] }.build(&ctx()).unwrap_err();
-        assert_eq!(e.field, "w[1]");
+        let e = ConstantParams { w: 1.2 }.checked_build(&ctx()).unwrap_err();
+        assert_eq!(e.field(), Some("w"));
+        assert!(e.to_string().contains("[0, 1]"), "{e}");
+        let e = ConstantParams { w: -0.1 }.checked_build(&ctx()).unwrap_err();
+        assert_eq!(e.field(), Some("w"));
+        let e = ListParams { w: vec![0.5, 2.0] }.checked_build(&ctx()).unwrap_err();
+        assert_eq!(e.field(), Some("w[1]"));
     }
 
     #[test]
     fn list_length_must_match_iterations() {
         let s = ListParams { w: vec![0.5; 3] }.build(&ctx()).unwrap();
-        let err = s.weights(&view(4)).unwrap_err().to_string();
+        let err = s.weights(&scenario(4).cells[0].view()).unwrap_err().to_string();
         assert!(err.contains("iterations = 4"), "{err}");
-        let w = s.weights(&view(3)).unwrap();
+        let w = s.weights(&scenario(3).cells[0].view()).unwrap();
         assert_eq!(w, vec![1.0, 0.5, 0.5, 0.5]);
     }
 }
-
-/// The theory-optimal constant weight: w = w*(λ) = argmin_w R_∞(λ, w), the stationary
-/// risk of ridge under fresh-label mixing for the cell's estimator, covariance spectrum
-/// H, signal distribution G, aspect ratio γ = p/n, signal strength r² and noise σ²
-/// (THEORY.md §A.5), found by a bracketing 1-D minimiser; w = 1/φ for min-norm / OLS.
-/// It assumes synthetic labels carry the same noise level as real ones.
-///
-/// No parameters. Errors: an estimator that is not ridge-like (no penalty to optimise
-/// for), or a signal that cannot say how ‖β‖² spreads over Σ's eigenbasis.
-///
-/// Reference: Garg, Bhattacharya, Sur (2025), §3.2 (optimal mixing for ridge).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OptimalParams {}
-
-/// See [`OptimalParams`].
-#[derive(Debug, Clone, Copy)]
-pub struct Optimal;
-
-impl Schedule for Optimal {
-    fn weights(&self, cell: &CellView<'_>) -> Result<Vec<f64>, CoreError> {
-        let inputs = collapse_theory::models::Inputs::from_view(cell).ok_or_else(|| {
-            CoreError::config(
-                "kind",
-                "`optimal` needs a ridge-like estimator (ridge, min-norm, ols) and a signal with a known spread over Σ's eigenbasis",
-            )
-        })?;
-        let w = if inputs.lambda > 0.0 {
-            collapse_theory::optimal_w(&inputs.h, &inputs.g, inputs.gamma, inputs.r2, inputs.sigma2, inputs.lambda)
-                .map_err(|e| CoreError::numerical("optimal weight", e.to_string()))?
-                .0
-        } else {
-            INVERSE_GOLDEN_RATIO
-        };
-        Ok(with_first_real(cell.iterations, |_| w))
-    }
-}
-
-impl Params for OptimalParams {
-    type Target = dyn Schedule;
-    fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
-        Ok(Box::new(Optimal))
-    }
-    fn example() -> Self {
-        OptimalParams {}
-    }
-}
-
-collapse_core::inventory::submit! { SchedulePlugin::new::<OptimalParams>("optimal", "Constant w = w*(λ) from the asymptotic theory (1/φ for min-norm)") }

@@ -138,6 +138,28 @@ pub fn fixed_labels_factor(w: f64, t: u32) -> f64 {
     1.0 + (1.0 - w) * (1.0 - w) * geometric_sum(w, t)
 }
 
+/// Variance factors when the real labels `y_0` are reused at every iteration, for any
+/// schedule and synthetic noise ratio `k = σ̃²/σ²` (docs/fixed-labels.md §3). In units
+/// of the single-fit variance, with `c_t` the correlation of the iterate's noise with
+/// the reused real noise: `a_0 = c_0 = 1`,
+/// `a_t = (1−w_t)² a_{t−1} + 2 w_t (1−w_t) c_{t−1} + w_t² + k(1−w_t)²`,
+/// `c_t = (1−w_t) c_{t−1} + w_t`. For a constant `w` and `k = 1` this is
+/// [`fixed_labels_factor`].
+#[must_use]
+pub fn fixed_labels_factors(weights: &[f64], k: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(weights.len());
+    let (mut a, mut c) = (1.0, 1.0);
+    for (t, &w) in weights.iter().enumerate() {
+        if t > 0 {
+            let v = 1.0 - w;
+            a = v * v * a + 2.0 * w * v * c + w * w + k * v * v;
+            c = v * c + w;
+        }
+        out.push(a);
+    }
+    out
+}
+
 /// `t → ∞` limit of [`fixed_labels_factor`]: `a_∞ = 1/(w(2−w))` (THEORY.md B.(i));
 /// `+∞` at `w = 0`.
 #[must_use]
@@ -150,6 +172,20 @@ mod tests {
     use super::*;
     use approx::assert_relative_eq;
     use proptest::prelude::*;
+
+    /// The general recursion reproduces the constant-w closed form, and w = 0 gives 1 + t.
+    #[test]
+    fn fixed_labels_recursion_matches_closed_form() {
+        for w in [0.0, 0.3, 0.618, 1.0] {
+            let weights: Vec<f64> = (0..30).map(|t| if t == 0 { 1.0 } else { w }).collect();
+            let a = fixed_labels_factors(&weights, 1.0);
+            for (t, at) in a.iter().enumerate() {
+                assert_relative_eq!(*at, fixed_labels_factor(w, t as u32), max_relative = 1e-12);
+            }
+        }
+        let zero: Vec<f64> = (0..6).map(|t| if t == 0 { 1.0 } else { 0.0 }).collect();
+        assert_eq!(fixed_labels_factors(&zero, 1.0), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
 
     #[test]
     fn golden_w_is_inverse_golden_ratio() {

@@ -11,6 +11,9 @@ pub enum MetricKind {
     /// ‖β̂ − β‖²_Σ, the excess prediction risk of a linear predictor under Gaussian
     /// covariates; spectral protocols evaluate it in the design's singular coordinates.
     SigmaError,
+    /// The population excess loss E_x[KL(law(y | xᵀβ) ‖ law(y | xᵀβ̂))] of the family's
+    /// likelihood (excess log-loss for Bernoulli labels, excess deviance/2 for Poisson).
+    ExcessLoss,
     /// Anything else; computed by [`Regression::score`].
     Other,
 }

@@ -219,7 +219,10 @@ impl<'h> Builder<'h> {
         };
         let view = cell.view();
         let protocol_kind = cell.kind(Section::Protocol).unwrap_or_default().to_string();
-        let plan = cell.plugins.protocol.plan(&view).map_err(|e| e.in_section("protocol"))?;
+        let plan = cell.plugins.protocol.plan(&view)?;
+        if plan.metrics.is_empty() {
+            return Err(CoreError::config("protocol", "declares no metric; a protocol must report at least one"));
+        }
         let weights = match (&cell.plugins.schedule, plan.uses_schedule) {
             (Some(schedule), true) => check_weights(schedule.weights(&view).map_err(|e| e.in_section("schedule"))?, iterations)?,
             (None, false) => vec![1.0; iterations + 1],

@@ -1,0 +1,199 @@
+//! Loading, validating and running scenarios; the files a run writes.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use collapse_core::engine::{self, RunOptions, RunStats};
+use collapse_core::results::{self, Collector, Summary};
+use collapse_core::spec::{self, ResolvedScenario};
+use collapse_core::{CoreError, NoTheory, Path as TheoryPath, Section, registry};
+use serde_json::{Value, json};
+
+use crate::{UserError, output, report};
+
+/// Read a scenario file as UTF-8 text; anything else is a user error naming the file.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| UserError::new(format!("cannot read scenario file `{}`: {e}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|e| UserError::new(format!("scenario file `{}` is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to())).into())
+}
+
+/// A hint for a plugin that this binary does not know but a saved run's manifest names.
+fn manifest_hint(file: &Path, e: &CoreError) -> Option<String> {
+    let CoreError::UnknownPlugin { kind, name, .. } = e else { return None };
+    let manifest = file.parent()?.join("manifest.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(manifest).ok()?).ok()?;
+    let entry = v.get("plugins")?.as_array()?.iter().find(|p| p["section"] == *kind && p["kind"] == name.as_str())?;
+    Some(format!(
+        "{e}; the run that saved this scenario got `{name}` from crate `{}` {} (binary `{}`): build a binary that links that crate",
+        entry["crate"].as_str().unwrap_or("?"),
+        entry["version"].as_str().unwrap_or(""),
+        v.get("binary").and_then(Value::as_str).unwrap_or("?")
+    ))
+}
+
+/// Load a scenario from a file or the registry, apply `--set` overrides, resolve it.
+pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScenario> {
+    let path = Path::new(name_or_file);
+    let (text, origin, file) = if path.is_dir() {
+        return Err(UserError::new(format!("`{name_or_file}` is a directory; give a scenario file (TOML) or a registered scenario name")).into());
+    } else if path.is_file() {
+        (read_text(path)?, name_or_file.to_string(), Some(path))
+    } else if name_or_file.ends_with(".toml") || name_or_file.contains(std::path::MAIN_SEPARATOR) {
+        return Err(UserError::new(format!("scenario file `{name_or_file}` does not exist")).into());
+    } else {
+        let s = registry::lookup_scenario(name_or_file).map_err(|e| {
+            UserError::new(format!(
+                "`{name_or_file}` is neither a scenario file nor a registered scenario; {}",
+                match e {
+                    CoreError::UnknownPlugin { known, .. } => format!("registered scenarios: {}", known.join(", ")),
+                    other => other.to_string(),
+                }
+            ))
+        })?;
+        (s.toml.to_string(), format!("scenario `{}`", s.name), None)
+    };
+    let mut table = spec::parse(&text, &origin)?;
+    for s in sets {
+        spec::apply_override(&mut table, s)?;
+    }
+    spec::resolve(&table).map_err(|e| match file.and_then(|f| manifest_hint(f, &e)) {
+        Some(hint) => UserError::new(hint).into(),
+        None => anyhow::Error::from(e),
+    })
+}
+
+/// `collapse validate`: resolve and print the grid.
+pub fn validate(name_or_file: &str, sets: &[String]) -> Result<()> {
+    let s = load_scenario(name_or_file, sets)?;
+    println!("scenario `{}` is valid", s.name);
+    println!(
+        "grid: {} cells × {} replicates × {} iterations (+ t = 0) = {} rows; {} design groups",
+        s.cells.len(),
+        s.replicates,
+        s.iterations,
+        s.run_rows(),
+        s.groups.len()
+    );
+    for a in &s.axes {
+        let vals: Vec<String> = a.values.iter().map(|v| v.to_string()).collect();
+        let only = a.kind.as_ref().map(|k| format!(" (for {} = {k})", a.section)).unwrap_or_default();
+        println!("  {}{only} ({} values): {}", a.column(), a.values.len(), vals.join(", "));
+    }
+    Ok(())
+}
+
+/// Run a resolved scenario with a progress bar; the collected paths and run stats.
+pub fn simulate(s: &ResolvedScenario, threads: usize, quiet: bool) -> Result<(Vec<Option<Vec<f64>>>, RunStats)> {
+    let total = (s.cells.len() * s.replicates) as u64;
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(total);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trajectories ({eta})")
+        {
+            b.set_style(style);
+        }
+        b
+    };
+    let collector = Collector::new(s);
+    let units = engine::units(s);
+    let stats = engine::run(s, &units, RunOptions { threads, ..RunOptions::default() }, &collector, &|k| bar.inc(k as u64))?;
+    bar.finish_and_clear();
+    Ok((collector.into_paths(), stats))
+}
+
+/// Which plugins (section, kind) the scenario uses, and the crates that provide them.
+fn plugins_used(s: &ResolvedScenario) -> Vec<Value> {
+    let mut seen: BTreeMap<(Section, String), Value> = BTreeMap::new();
+    for cell in &s.cells {
+        for (section, kind, _) in &cell.records {
+            seen.entry((*section, kind.clone())).or_insert_with(|| {
+                let (krate, version) = section.provided_by(kind).unwrap_or(("unknown", ""));
+                json!({"section": section.name(), "kind": kind, "crate": krate, "version": version})
+            });
+        }
+    }
+    seen.into_values().collect()
+}
+
+/// Distinct reasons why cells have no theory, with how many (cell, metric) pairs each.
+fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<TheoryPath, NoTheory>>]) -> Value {
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for (cell, preds) in s.cells.iter().zip(theory) {
+        for (m, p) in cell.plan.metrics.iter().zip(preds) {
+            if let Err(r) = p {
+                *reasons.entry(format!("{}: {r}", m.metric.name)).or_default() += 1;
+            }
+        }
+    }
+    json!(reasons)
+}
+
+/// `collapse run`.
+pub fn run_scenario(name_or_file: &str, sets: &[String], out: Option<&Path>, threads: usize, quiet: bool) -> Result<()> {
+    let s = load_scenario(name_or_file, sets)?;
+    let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("results").join(&s.name));
+    output::check_writable(&out_dir)?;
+    let scenario_text = s.to_toml()?;
+    let started = Instant::now();
+    let (paths, stats) = simulate(&s, threads, quiet)?;
+    let simulation = started.elapsed().as_secs_f64();
+    let theory = results::predictions(&s);
+    let summary: Summary = results::summarize(&s, &paths);
+    let runs = results::runs_table(&s, &paths);
+    let summary_table = results::summary_table(&s, &summary, &theory);
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "collapse".into());
+    let mut manifest = json!({
+        "collapse_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": Some(env!("COLLAPSE_GIT_COMMIT")).filter(|c| !c.is_empty()),
+        "binary": binary,
+        "plugins": plugins_used(&s),
+        "scenario": s.name,
+        "seed": s.seed,
+        "threads": stats.threads,
+        "cells": s.cells.len(),
+        "design_groups": s.groups.len(),
+        "replicates": s.replicates,
+        "iterations": s.iterations,
+        "factorizations": stats.factorizations,
+        "rows": {"runs": runs.rows(), "summary": summary_table.rows()},
+        "theory_missing": theory_gaps(&s, &theory),
+        "overrides": sets,
+    });
+    if let Some(obj) = manifest.as_object_mut() {
+        obj.insert("simulation_seconds".into(), json!(simulation));
+    }
+    let frames = (output::to_dataframe(&runs)?, output::to_dataframe(&summary_table)?);
+    output::write_all(
+        &out_dir,
+        vec![
+            output::Artifact::Parquet("runs.parquet", frames.0),
+            output::Artifact::Parquet("summary.parquet", frames.1),
+            output::Artifact::Text("scenario.toml", scenario_text),
+            output::Artifact::Text("manifest.json", serde_json::to_string_pretty(&manifest)? + "\n"),
+        ],
+    )
+    .context("writing results")?;
+    let total = started.elapsed().as_secs_f64();
+    println!("{}", report::final_table(&s, &summary, &theory));
+    if let Some(best) = report::best_w(&s, &summary) {
+        print!("{best}");
+    }
+    println!(
+        "wrote {} ({} runs rows, {} summary rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
+        out_dir.display(),
+        runs.rows(),
+        summary_table.rows(),
+        total - simulation,
+        stats.threads
+    );
+    Ok(())
+}

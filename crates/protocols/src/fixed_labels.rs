@@ -1,0 +1,87 @@
+use collapse_core::{
+    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData, Streams,
+    Trajectory,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::fresh_labels::{auto, yes};
+use crate::mixing::{LabelMixing, Path, RealLabels};
+use crate::theory::mixing_theory;
+
+/// Fixed real data (P1 setting (i); docs/fixed-labels.md §1): X and the real labels
+/// y_0 = Xβ + ε_0 are drawn once per replicate and reused; every t ≥ 1 refits on
+/// z_t = w·y_0 + (1 − w)·ỹ_t, where ỹ_t are synthetic labels from the previous fit with
+/// fresh noise. The real-label noise is a persistent source of the shared recursion, so
+/// the exact risk carries its cross-covariance with the iterate
+/// (docs/fixed-labels.md §2). For min-norm the risk is B + a_t·V exactly in t with
+/// a_t ≥ 1: synthetic data never help, and at w = 0 the risk grows linearly in t
+/// (docs/fixed-labels.md §3). Ridge: docs/fixed-labels.md §4.
+///
+/// | parameter | default | range | meaning |
+/// |---|---|---|---|
+/// | `path` | `auto` | `auto`, `spectral`, `refit` | how each refit is computed (all exact) |
+/// | `projected_noise` | true | bool | spectral path: draw Uᵀε directly |
+/// | `fast_design` | true | bool | spectral path with projected noise: sample the row space where exact |
+///
+/// Errors: as `fresh-labels`.
+///
+/// Reference: Garg, Bhattacharya, Sur (2025), arXiv 2509.22341, setting (i);
+/// Dohmatob, Feng, Kempe (2024) for w = 0 (linear collapse).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixedLabelsParams {
+    /// How each refit is computed: `auto`, `spectral` or `refit`.
+    #[serde(default = "auto")]
+    pub path: Path,
+    /// Spectral path: draw the projected noise Uᵀε directly (exact in law).
+    #[serde(default = "yes")]
+    pub projected_noise: bool,
+    /// Spectral path with projected noise: sample the row space instead of drawing X.
+    #[serde(default = "yes")]
+    pub fast_design: bool,
+}
+
+/// See [`FixedLabelsParams`].
+#[derive(Debug, Clone)]
+pub struct FixedLabels(LabelMixing);
+
+impl Params for FixedLabelsParams {
+    type Target = dyn Protocol;
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Protocol>, ParamError> {
+        Ok(Box::new(FixedLabels(LabelMixing {
+            real: RealLabels::Fixed,
+            path: self.path,
+            projected_noise: self.projected_noise,
+            fast_design: self.fast_design,
+        })))
+    }
+    fn example() -> Self {
+        FixedLabelsParams { path: Path::Auto, projected_noise: true, fast_design: true }
+    }
+}
+
+impl Protocol for FixedLabels {
+    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
+        self.0.plan(cell)
+    }
+    fn start<'a>(
+        &'a self,
+        cell: CellView<'a>,
+        plan: &'a Plan,
+        data: &'a ReplicateData,
+        streams: Streams,
+    ) -> Result<Box<dyn Trajectory + 'a>, CoreError> {
+        self.0.start(cell, plan, data, streams)
+    }
+    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
+        mixing_theory(cell, RealLabels::Fixed)
+    }
+}
+
+collapse_core::register!(
+    ProtocolPlugin,
+    FixedLabelsParams,
+    "fixed-labels",
+    "Fixed X and fixed real labels y_0; each iteration mixes y_0 with fresh synthetic labels"
+);
