@@ -17,6 +17,7 @@ iterations = 4
 [design]
 n = 20
 p = 40
+[family]
 noise_sd = 1.0
 [estimator]
 kind = "ridge"
@@ -66,7 +67,8 @@ fn run_writes_four_files_with_the_documented_columns() {
         "risk_exact",
         "design.n",
         "design.p",
-        "design.noise_sd",
+        "family",
+        "family.noise_sd",
         "signal",
         "signal.radius",
         "covariance",
@@ -74,7 +76,8 @@ fn run_writes_four_files_with_the_documented_columns() {
         "estimator.lambda",
         "schedule",
         "schedule.w",
-        "setting",
+        "protocol",
+        "policy",
     ] {
         assert!(runs.column(c).is_ok(), "runs.parquet lacks column {c}");
     }
@@ -106,7 +109,7 @@ fn run_writes_four_files_with_the_documented_columns() {
         assert!((s_mean[k] - m).abs() < 1e-12 * m.max(1.0));
         assert!((s_se[k] - sd / 6f64.sqrt()).abs() < 1e-12 * m.max(1.0));
     }
-    for c in ["replicates", "risk_exact_mean", "risk_theory", "z_exact", "estimator.lambda", "schedule.w"] {
+    for c in ["replicates", "risk_exact_mean", "risk_theory", "risk_z_exact", "estimator.lambda", "schedule.w"] {
         assert!(summary.column(c).is_ok(), "summary.parquet lacks column {c}");
     }
     // The saved scenario writes out every default.
@@ -281,14 +284,20 @@ fn list_describe_schema_validate() {
         "schedule/golden-ratio",
         "schedule/list",
         "schedule/optimal",
-        "setting/fresh-labels",
+        "protocol/fresh-labels",
+        "protocol/fixed-labels",
+        "policy/replace",
+        "policy/accumulate",
+        "family/linear-gaussian",
+        "family/logistic",
+        "estimator/pcr",
+        "estimator/irls",
+        "scenario/fixed-labels-collapse",
         "scenario/dynamic-vs-constant",
         "scenario/golden-ratio",
         "scenario/optimal-w-ridge",
         "scenario/ridge-mixing",
         "scenario/risk-vs-w",
-        "theory/min-norm-mixing",
-        "theory/ridge-mixing",
     ];
     let mut names = names;
     names.sort();
@@ -366,7 +375,7 @@ fn golden_ratio_scenario_finds_inverse_golden_ratio() {
     let theory = f64_col(&summary, "risk_theory");
     assert!((theory[k] - limit).abs() < 1e-6, "risk_theory {} vs {limit}", theory[k]);
     // Simulation and the exact conditional risk agree by z-score in every cell.
-    let z = f64_col(&summary, "z_exact");
+    let z = f64_col(&summary, "risk_z_exact");
     for i in (0..summary.height()).filter(|&i| t[i] == last) {
         assert!(z[i].abs() < 4.0, "w = {}: z_exact = {}", w[i], z[i]);
     }

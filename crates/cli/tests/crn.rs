@@ -116,8 +116,9 @@ fn paired_se(out: &Path) -> f64 {
             d[rep[i] as usize] += sign * risk[i];
         }
     }
-    let (_, se) = collapse_core::engine::mean_se(d.iter().copied());
-    se.unwrap()
+    let mut acc = collapse_core::results::Running::default();
+    d.iter().for_each(|&x| acc.push(x));
+    acc.se().unwrap()
 }
 
 #[test]
@@ -171,7 +172,7 @@ fn paired_steps_are_means_of_replicate_differences() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), "steps", SWEEP, &[]);
     let runs = read_parquet(&out.join("runs.parquet")).unwrap();
-    let c = collapse_cli::compare::compare(&runs, "schedule.w", None, 50).unwrap();
+    let c = collapse_cli::compare::compare(&runs, "schedule.w", None, None, 50).unwrap();
     assert_eq!(c.steps.len(), 9);
     let step = &c.steps[0];
     let (t, rep, lam, w, risk) = (
@@ -194,4 +195,35 @@ fn paired_steps_are_means_of_replicate_differences() {
     }
     let mean = d.iter().sum::<f64>() / 5.0;
     assert!((step.mean - mean).abs() < 1e-12, "{} vs {mean}", step.mean);
+}
+
+/// Streams are keyed by each design group's content, not its position in the grid:
+/// adding a value to a design axis (here a third n, inserted first, so every existing
+/// group moves) leaves every existing cell's runs bit-identical.
+#[test]
+fn extending_a_design_axis_leaves_existing_cells_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name = \"ext\"\nseed = 4\nreplicates = 4\niterations = 3\n[design]\nn = N\np = 60\n[covariance]\nkind = [\"isotropic\", \"spiked\"]\n[covariance.spiked]\nspikes = [3.0]\n[estimator]\nkind = \"ridge\"\nlambda = 0.1\n[schedule]\nkind = \"constant\"\nw = [0.5, 0.8]\n";
+    let small = run(dir.path(), "small", &base.replace("N", "[20, 40]"), &[]);
+    let large = run(dir.path(), "large", &base.replace("N", "[10, 20, 40]"), &[]);
+    let key = |out: &Path| -> std::collections::BTreeMap<(i64, String, i64, i64, u64), u64> {
+        let runs = read_parquet(&out.join("runs.parquet")).unwrap();
+        let (n, rep, t, w, risk) = (
+            i64_col(&runs, "design.n"),
+            i64_col(&runs, "replicate"),
+            i64_col(&runs, "iteration"),
+            f64_col(&runs, "schedule.w"),
+            f64_col(&runs, "risk"),
+        );
+        let cov = runs.column("covariance").unwrap().str().unwrap().clone();
+        (0..runs.height())
+            .map(|i| ((n[i], cov.get(i).unwrap().to_string(), rep[i], t[i], w[i].to_bits()), risk[i].to_bits()))
+            .collect()
+    };
+    let (a, b) = (key(&small), key(&large));
+    assert_eq!(a.len(), 2 * 2 * 2 * 4 * 4);
+    for (k, v) in &a {
+        assert_eq!(b.get(k), Some(v), "cell {k:?} changed when n = 10 was added");
+    }
+    assert!(b.keys().any(|k| k.0 == 10));
 }

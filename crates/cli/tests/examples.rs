@@ -1,4 +1,4 @@
-//! Every registered plugin has a runnable example scenario in `scenarios/examples/`.
+//! Every registered plugin has a runnable example scenario in `crates/cli/scenarios/examples/`.
 //!
 //! The file for plugin `name` of kind `kind` is `scenarios/examples/<kind>-<name>.toml`
 //! and must select that plugin explicitly (`[<kind>] kind = "<name>"`). Adding a plugin
@@ -13,12 +13,11 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_collapse");
 
-/// Plugin kinds that are selected in a scenario section; registered scenarios and
-/// theory models are not.
-const KINDS: [&str; 5] = ["estimator", "covariance", "signal", "schedule", "setting"];
+/// Plugin kinds that are selected in a scenario section; registered scenarios are not.
+const KINDS: [&str; 7] = ["family", "signal", "covariance", "estimator", "schedule", "protocol", "policy"];
 
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/examples")
 }
 
 /// (kind, name) of every registered plugin of the section kinds, from `collapse list --json`.

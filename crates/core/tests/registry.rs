@@ -1,12 +1,13 @@
 //! The registry with mock plugins: sorted lookups, unknown names listing the known
-//! ones, and duplicate names as an error (this test binary registers a duplicate
-//! schedule on purpose; estimators are unique).
+//! ones, duplicate names as an error (this test binary registers a duplicate schedule on
+//! purpose; estimators are unique), ranges declared once in the schema and enforced,
+//! and the providing crate recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use collapse_core::faer::{Col, ColRef, MatRef};
-use collapse_core::registry::{self, Kind};
+use collapse_core::faer::Col;
+use collapse_core::registry;
 use collapse_core::{
-    BuildContext, CellView, CoreError, Estimator, EstimatorPlugin, ParamError, Params, Schedule, SchedulePlugin,
+    BuildContext, CellView, CoreError, Estimator, FitInput, ParamError, Params, Schedule, Section,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug)]
 struct Zero;
 impl Estimator for Zero {
-    fn fit(&self, x: MatRef<'_, f64>, _: ColRef<'_, f64>, _: Option<ColRef<'_, f64>>) -> Result<Col<f64>, CoreError> {
-        Ok(Col::zeros(x.ncols()))
+    fn fit(&self, input: &FitInput<'_>) -> Result<Col<f64>, CoreError> {
+        Ok(Col::zeros(input.x.ncols()))
     }
 }
 impl Schedule for Zero {
@@ -30,17 +31,29 @@ impl Schedule for Zero {
 struct MockParams {
     /// A scale in [0, 1].
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     scale: f64,
+    /// A positive rate.
+    #[serde(default = "one")]
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
+    rate: f64,
+    /// Weights, each in [0, 1].
+    #[serde(default)]
+    #[schemars(inner(range(min = 0.0, max = 1.0)))]
+    weights: Vec<f64>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Params for MockParams {
     type Target = dyn Estimator;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Estimator>, ParamError> {
-        collapse_core::check_range("scale", self.scale, 0.0, 1.0)?;
         Ok(Box::new(Zero))
     }
     fn example() -> Self {
-        MockParams { scale: 0.5 }
+        MockParams { scale: 0.5, rate: 1.0, weights: vec![] }
     }
 }
 
@@ -58,13 +71,18 @@ impl Params for MockScheduleParams {
     }
 }
 
-inventory::submit! { EstimatorPlugin::new::<MockParams>("zeta", "mock") }
-inventory::submit! { EstimatorPlugin::new::<MockParams>("alpha", "mock") }
-inventory::submit! { SchedulePlugin::new::<MockScheduleParams>("same", "mock") }
-inventory::submit! { SchedulePlugin::new::<MockScheduleParams>("same", "mock, registered twice") }
+collapse_core::register!(EstimatorPlugin, MockParams, "zeta", "mock");
+collapse_core::register!(EstimatorPlugin, MockParams, "alpha", "mock");
+collapse_core::register!(SchedulePlugin, MockScheduleParams, "same", "mock");
+collapse_core::register!(SchedulePlugin, MockScheduleParams, "same", "mock, registered twice");
 
 fn ctx() -> BuildContext {
-    BuildContext { n: 1, p: 1, noise_sd: 1.0 }
+    BuildContext { n: 1, p: 1 }
+}
+
+fn build(params: serde_json::Value) -> Result<serde_json::Map<String, serde_json::Value>, CoreError> {
+    let obj = params.as_object().cloned().unwrap_or_default();
+    Section::Estimator.build("alpha", &obj, &ctx()).map(|(_, record)| record)
 }
 
 #[test]
@@ -83,21 +101,26 @@ fn lookups_are_sorted_and_unknown_names_list_the_known_ones() {
 fn duplicate_names_are_an_error() {
     let err = registry::plugins::<dyn Schedule>().unwrap_err();
     assert!(matches!(err, CoreError::DuplicatePlugin { kind: "schedule", .. }), "{err}");
-    assert!(registry::catalog(Kind::Schedule).is_err());
+    assert!(Section::Schedule.catalog().is_err());
 }
 
 #[test]
-fn parameters_are_strict_and_validated() {
-    let ok = registry::build::<dyn Estimator>("alpha", &serde_json::json!({"scale": 0.25}), &ctx()).unwrap();
-    assert_eq!(ok.params["scale"], 0.25);
-    let defaults = registry::build::<dyn Estimator>("alpha", &serde_json::json!({}), &ctx()).unwrap();
-    assert_eq!(defaults.params["scale"], 0.0, "defaults are recorded");
-    let unknown = registry::build::<dyn Estimator>("alpha", &serde_json::json!({"scael": 1}), &ctx()).unwrap_err();
+fn parameters_are_strict_and_ranges_come_from_the_schema() {
+    assert_eq!(build(serde_json::json!({"scale": 0.25})).unwrap()["scale"], 0.25);
+    assert_eq!(build(serde_json::json!({})).unwrap()["scale"], 0.0, "defaults are recorded");
+    let unknown = build(serde_json::json!({"scael": 1})).unwrap_err();
     assert!(unknown.to_string().starts_with("scael: unknown field `scael`"), "{unknown}");
-    let range = registry::build::<dyn Estimator>("alpha", &serde_json::json!({"scale": 2.0}), &ctx()).unwrap_err();
-    assert_eq!(range.to_string(), "scale: must be in [0, 1], got 2");
-    let ty = registry::build::<dyn Estimator>("alpha", &serde_json::json!({"scale": "x"}), &ctx()).unwrap_err();
+    assert_eq!(build(serde_json::json!({"scale": 2.0})).unwrap_err().to_string(), "scale: must be in [0, 1], got 2");
+    assert_eq!(build(serde_json::json!({"rate": 0.0})).unwrap_err().to_string(), "rate: must be > 0, got 0");
+    assert_eq!(
+        build(serde_json::json!({"weights": [0.5, 1.5]})).unwrap_err().to_string(),
+        "weights[1]: must be in [0, 1], got 1.5"
+    );
+    let ty = build(serde_json::json!({"scale": "x"})).unwrap_err();
     assert!(ty.to_string().starts_with("scale: invalid type"), "{ty}");
+    // The same check without the registry, as plugin tests use it.
+    let e = MockParams { scale: -1.0, rate: 1.0, weights: vec![] }.checked_build(&ctx()).unwrap_err();
+    assert_eq!(e.field(), Some("scale"));
 }
 
 #[test]
@@ -111,9 +134,11 @@ fn names_must_be_kebab_case() {
 }
 
 #[test]
-fn schema_carries_docs() {
-    let info = registry::catalog(Kind::Estimator).unwrap();
+fn schema_carries_docs_and_the_providing_crate() {
+    let info = Section::Estimator.catalog().unwrap();
     let schema = &info[0].schema;
     assert_eq!(schema["description"], "A mock with one bounded parameter.");
     assert_eq!(schema["properties"]["scale"]["description"], "A scale in [0, 1].");
+    assert_eq!(schema["properties"]["scale"]["minimum"], 0.0);
+    assert_eq!(info[0].provided_by.0, "collapse-core");
 }

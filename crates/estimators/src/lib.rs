@@ -9,6 +9,8 @@
 //! pseudo-inverse is ever formed; singular values at or below `d_max · max(n, p) · eps`
 //! count as zero, as in `numpy.linalg.lstsq` (docs/numerics.md §1).
 
+mod irls;
 mod spectral;
 
+pub use irls::*;
 pub use spectral::*;

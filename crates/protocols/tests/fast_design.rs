@@ -5,49 +5,32 @@
 //! Kolmogorov–Smirnov test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+mod common;
 
-use collapse_core::{BuildContext, CellView, Covariance, Params, ReplicateData, RowSpaceMode, Signal, Streams};
-use collapse_covariance::{EquicorrelatedParams, IsotropicParams, RandomSignalParams, SpikedParams};
-use collapse_estimators::RidgeParams;
-use collapse_settings::FreshLabelsParams;
+use collapse_core::{RowSpaceMode, Streams};
+use common::{chains, data, scenario, text};
 
-/// Final-iteration risk and exact risk of `reps` replicates under `mode`.
+/// Final-iteration risk and exact risk of `reps` replicates (one design each) under `mode`.
 fn final_risks(mode: RowSpaceMode, cov: &str, n: usize, p: usize, lambda: f64, reps: u64) -> (Vec<f64>, Vec<f64>) {
-    let ctx = BuildContext { n, p, noise_sd: 1.0 };
-    let cov: Arc<dyn Covariance> = Arc::from(match cov {
-        "isotropic" => IsotropicParams {}.build(&ctx).unwrap(),
-        "spiked" => SpikedParams { spikes: vec![6.0, 2.0] }.build(&ctx).unwrap(),
-        _ => EquicorrelatedParams { rho: 0.4 }.build(&ctx).unwrap(),
-    });
-    let signal: Arc<dyn Signal> = Arc::from(RandomSignalParams { radius: 1.0 }.build(&ctx).unwrap());
-    let est = RidgeParams { lambda }.build(&ctx).unwrap();
-    let setting = FreshLabelsParams::example().build(&ctx).unwrap();
+    let cov = match cov {
+        "isotropic" => "[covariance]\nkind = \"isotropic\"",
+        "spiked" => "[covariance]\nkind = \"spiked\"\nspikes = [6.0, 2.0]",
+        _ => "[covariance]\nkind = \"equicorrelated\"\nrho = 0.4",
+    };
     let iterations = 8;
-    let view = CellView {
+    let s = scenario(&text(
         n,
         p,
-        noise_sd: 1.0,
         iterations,
-        estimator: est.as_ref(),
-        covariance: cov.as_ref(),
-        signal: signal.as_ref(),
-    };
+        &format!("{cov}\n[estimator]\nkind = \"ridge\"\nlambda = {lambda}\n[schedule]\nkind = \"constant\"\nw = 0.6"),
+    ));
+    let seed = if mode == RowSpaceMode::Sample { 1 } else { 2 };
     let (mut risk, mut exact) = (Vec::new(), Vec::new());
-    let seed = if mode == RowSpaceMode::SampleIsotropic { 1 } else { 2 };
     for r in 0..reps {
-        let streams = Streams::new(seed, 0, r);
-        let data = ReplicateData::new(n, p, streams, cov.clone(), signal.clone(), Arc::new(AtomicUsize::new(0)))
-            .with_mode(mode);
-        let mut chain = setting.start(view, &data, streams).unwrap();
-        let mut last = None;
-        for t in 0..=iterations {
-            last = Some(chain.step(t, if t == 0 { 1.0 } else { 0.6 }).unwrap());
-        }
-        let o = last.unwrap();
-        risk.push(o.risk);
-        exact.push(o.risk_exact.unwrap());
+        let d = data(&s, 0, Streams::new(seed, 0, r), Some(mode));
+        let values = chains(&s, 0, &d, 1, 100 + seed + 2 * r);
+        risk.push(values[0][iterations][0]);
+        exact.push(values[0][iterations][1]);
     }
     (risk, exact)
 }
@@ -92,7 +75,7 @@ fn sampled_row_space_has_the_full_paths_risk_distribution() {
         ("equicorrelated", 40, 80, 0.3),
     ];
     for (cov, n, p, lambda) in cases {
-        let (fast, fast_exact) = final_risks(RowSpaceMode::SampleIsotropic, cov, n, p, lambda, reps);
+        let (fast, fast_exact) = final_risks(RowSpaceMode::Sample, cov, n, p, lambda, reps);
         let (full, full_exact) = final_risks(RowSpaceMode::Factorize, cov, n, p, lambda, reps);
         let z = two_sample_z(&fast, &full);
         let z_exact = two_sample_z(&fast_exact, &full_exact);
