@@ -182,7 +182,7 @@ fn newton_step(h: Mat<f64>, g: &Col<f64>, par: Par) -> Result<Option<(Col<f64>, 
     let (Some(&lo), Some(&hi)) = (values.first(), values.last()) else {
         return Ok(Some((Col::zeros(0), 0.0)));
     };
-    if !(lo > p as f64 * f64::EPSILON * hi) {
+    if !(lo.is_finite() && hi.is_finite()) || lo <= p as f64 * f64::EPSILON * hi {
         return Ok(None);
     }
     let qtg = t_matvec(vectors.as_ref(), g.as_ref(), par);
@@ -528,10 +528,11 @@ mod tests {
     #[test]
     fn intercept_only_mle_by_hand() {
         let x = Mat::from_fn(4, 1, |_, _| 1.0);
-        let cases: [(&[f64; 4], Option<[f64; 4]>, f64); 3] = [
-            (&[1.0, 0.0, 1.0, 1.0], None, 3f64.ln()),
-            (&[0.618, 0.382, 0.4, 1.0], None, 1.5f64.ln()),
-            (&[1.0, 0.0, 1.0, 1.0], Some([2.0, 1.0, 1.0, 0.0]), 3f64.ln()),
+        type Case = ([f64; 4], Option<[f64; 4]>, f64);
+        let cases: [Case; 3] = [
+            ([1.0, 0.0, 1.0, 1.0], None, 3f64.ln()),
+            ([0.618, 0.382, 0.4, 1.0], None, 1.5f64.ln()),
+            ([1.0, 0.0, 1.0, 1.0], Some([2.0, 1.0, 1.0, 0.0]), 3f64.ln()),
         ];
         for (labels, weights, expected) in cases {
             let y = Col::from_fn(4, |i| labels[i]);

@@ -432,7 +432,7 @@ mod tests {
                 let mut out = vec![-1.0; n];
                 let mut rng = Streams::new(3, k as u64, 0).rng(Purpose::RealNoise, 0);
                 family().draw_labels(&eta, origin, &mut rng, &mut out);
-                assert!(out.iter().all(|&y| y == 0.0 || y == 1.0));
+                assert!(out.iter().all(|y| y.to_bits() == 0f64.to_bits() || y.to_bits() == 1f64.to_bits()));
                 let p = sigmoid(eta0);
                 let mean = out.iter().sum::<f64>() / n as f64;
                 let z = (mean - p) / (p * (1.0 - p) / n as f64).sqrt();

@@ -78,7 +78,7 @@ impl Params for GoldenRatioParams {
 ///
 /// No parameters.
 ///
-/// Reference: Garg, Bhattacharya, Sur (2025), dynamic mixing; THEORY.md §A.4.
+/// Reference: Garg, Bhattacharya, Sur (2025), dynamic mixing; docs/fresh-labels.md §4.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicParams {}

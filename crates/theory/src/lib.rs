@@ -1,17 +1,17 @@
 //! Asymptotic and exact risk formulas for iterative regression with real and synthetic
-//! labels ("model collapse"), as specified in THEORY.md (shared with the rest of the
-//! project; section numbers in the docs refer to it).
+//! labels ("model collapse"), derived in the repository's `docs/` (cited by section).
 //!
 //! * [`mixing`]: scalar variance-inflation factors of the label-mixing recursion
-//!   (§A.3, §A.4, §B.(i), §D.2).
+//!   (docs/fresh-labels.md §3, §4; docs/fixed-labels.md §3).
 //! * [`spectrum`]: spectral distributions, the effective regularisation `κ`, `D2`-type
-//!   functionals and Marchenko–Pastur closed forms (§A.5, §A.6).
+//!   functionals and Marchenko–Pastur closed forms (docs/asymptotics.md §2, §4).
 //! * [`limits`]: limiting and exact expected risks for min-norm and ridge under mixing, the
-//!   finite-`t` isotropic path, the settings of §B and the generator chains of §C.
-//! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (§A.5).
+//!   finite-`t` isotropic path, the settings of docs/asymptotics.md §7 and the generator chains of docs/asymptotics.md §7.3.
+//! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (docs/asymptotics.md §4).
 //!
 //! Conventions: ridge `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, `γ = p/n`, risk `‖β̂ − β‖²_Σ` (no `+σ²`),
-//! `r² = ‖β‖²`, noise variance `σ²`. The crate is pure `f64` arithmetic with no dependencies.
+//! `r² = ‖β‖²`, noise variance `σ²` (docs/README.md §2). The crate is pure `f64` arithmetic
+//! with no dependencies.
 
 pub mod error;
 pub mod limits;

@@ -1,4 +1,4 @@
-//! Limiting and exact expected risks (THEORY.md §A.3, §A.5, §A.7, §B, §C).
+//! Limiting and exact expected risks (docs/fresh-labels.md §3, docs/asymptotics.md §4, docs/asymptotics.md §6, docs/asymptotics.md §7, docs/asymptotics.md §7.3).
 //!
 //! Risks are excess prediction risks `‖β̂ − β‖²_Σ` (no `+σ²`), for ridge
 //! `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, aspect ratio `γ = p/n`, `r² = ‖β‖²` and noise variance `σ²`.
@@ -46,7 +46,7 @@ fn validate_common(gamma: f64, r2: f64, sigma2: f64) -> Result<(), TheoryError> 
     Ok(())
 }
 
-/// Isotropic (`Σ = I`) min-norm limit (THEORY.md §A.3, HMRT):
+/// Isotropic (`Σ = I`) min-norm limit (docs/fresh-labels.md §3, HMRT):
 /// `γ > 1`: `B = r²(1 − 1/γ)`, `V = σ²/(γ − 1)`; `γ < 1` (OLS): `B = 0`, `V = σ²γ/(1 − γ)`;
 /// `γ = 1`: `B = 0`, `V = +∞` (for `σ² > 0`).
 ///
@@ -63,7 +63,7 @@ pub fn min_norm_isotropic(gamma: f64, r2: f64, sigma2: f64) -> Result<BiasVarian
 }
 
 /// Exact finite-sample expectation of the isotropic Gaussian min-norm risk
-/// (THEORY.md §A.3 "The finite-n expectation … is exact"):
+/// (docs/fresh-labels.md §3 "The finite-n expectation … is exact"):
 /// `p > n + 1`: `E B_X = r²(1 − n/p)`, `E V_X = σ² n/(p − n − 1)`;
 /// `p < n − 1` (OLS): `B = 0`, `V = σ² p/(n − p − 1)` (inverse-Wishart mean).
 /// For `|p − n| ≤ 1` the expected variance is `+∞` (bias `r²(1 − n/p)` if `p > n`, else 0).
@@ -91,7 +91,7 @@ pub fn min_norm_isotropic_finite(n: usize, p: usize, r2: f64, sigma2: f64) -> Re
     Ok(BiasVariance { bias, variance: scale_variance(sigma2, v) })
 }
 
-/// Min-norm limit for general `(H, G)` (THEORY.md §A.3):
+/// Min-norm limit for general `(H, G)` (docs/fresh-labels.md §3):
 /// `B = r²κ0² ∫τ/(τ+κ0)² dG / (1 − D2)`, `V = σ² D2/(1 − D2)`, `D2 = γ∫τ²/(τ+κ0)² dH`,
 /// with the ridgeless `κ0` of [`crate::spectrum::kappa`]. In the under-parametrised case
 /// (`γM ≤ 1`, `M = H((0,∞))`) `κ0 = 0`, so `B = 0` and `V = σ²γM/(1 − γM)`: the OLS variance,
@@ -111,7 +111,7 @@ pub fn min_norm_limit(
 }
 
 /// Stationary min-norm risk under fresh-label mixing, `R_∞(w) = B + c(w)·V`
-/// (THEORY.md §A.3, P1 Thm 3.1), with `B`, `V` from [`min_norm_limit`]. The returned
+/// (docs/fresh-labels.md §3, P1 Thm 3.1), with `B`, `V` from [`min_norm_limit`]. The returned
 /// `variance` already includes the factor `c(w)`.
 ///
 /// # Errors
@@ -128,7 +128,7 @@ pub fn mixing_limit_min_norm(
     ev.limit(0.0, w)
 }
 
-/// Stationary ridge risk under fresh-label mixing for general `(H, G)` (THEORY.md §A.5):
+/// Stationary ridge risk under fresh-label mixing for general `(H, G)` (docs/asymptotics.md §4):
 /// `B = r²κ_a² ∫τ/(τ+κ_a)² dG / (1 − D2(κ_a))` with `κ_a = κ(λ/w)`, and
 /// `V = c(w)σ² D2×/(1 − D2×)` with `D2× = D2×(κ(λ/w), κ(λ/(2−w)))`.
 ///
@@ -152,14 +152,14 @@ pub fn ridge_mixing_limit(
     ev.limit(lambda, w)
 }
 
-/// Isotropic closed form of [`ridge_mixing_limit`] (THEORY.md §A.5, "Isotropic closed
+/// Isotropic closed form of [`ridge_mixing_limit`] (docs/asymptotics.md §4, "Isotropic closed
 /// forms"), with `m1 = m(−λ/w)`, `m2 = m(−λ/(2−w))` the Marchenko–Pastur transforms:
 /// `B = r²(λ/w)² m'(−λ/w)`,
 /// `V = σ²γ c(w) [(2−w)m1 − w m2] / (2(1−w))` (`= σ²γ[m − λm']` at `w = 1`).
 ///
 /// Numerics: the bracket is the divided difference `J(a,b) = ∫s/((s+a)(s+b))dF` at
 /// `a = λ/w`, `b = λ/(2−w)`. Written as above it loses `log10(1/|1−w|)` digits near `w = 1`
-/// (THEORY's `|1−w| < 1e−9` switch) and, for `γ > 1`, another `log10(1/λ)` digits because
+/// (the docs' `|1−w| < 1e−9` switch) and, for `γ > 1`, another `log10(1/λ)` digits because
 /// the atom of `F` at 0 contributes `~1/λ` to `m1`, `m2` and then cancels. This function
 /// evaluates the algebraically identical `J = ψ(b)/(γ(φ(a)+φ(b)) + 1 − γ + a)`
 /// (`φ(x) = x·m(−x)`, `ψ = 1 − φ`; see the `spectrum` module), which has neither
@@ -203,10 +203,10 @@ struct Components {
 }
 
 /// Reusable evaluator of the stationary ridge/mixing risk for one problem `(H, G, γ, r², σ²)`
-/// (THEORY.md §A.5, B.(i)).
+/// (docs/asymptotics.md §4, B.(i)).
 ///
 /// It keeps the last solved `κ(λ/w)` and `κ(λ/(2−w))` and warm-starts the next solves with
-/// the tangent predictor `κ(x) ≈ κ(x₀) + (x − x₀)/(1 − D2(κ(x₀)))` (THEORY.md §A.6 step 4;
+/// the tangent predictor `κ(x) ≈ κ(x₀) + (x − x₀)/(1 − D2(κ(x₀)))` (docs/asymptotics.md §2 step 4;
 /// `κ` is concave in `x`, so the prediction lies right of the root and Newton then converges
 /// monotonically, typically in one or two passes over the atoms). This is what makes
 /// optimising `w` along a curve of `λ` cheap for spectra with many atoms.
@@ -253,7 +253,7 @@ impl<'a> RidgeMixingEvaluator<'a> {
         Ok(self.limit_unchecked(lambda, w))
     }
 
-    /// Stationary risk when the real labels are fixed (THEORY.md B.(i), ridge):
+    /// Stationary risk when the real labels are fixed (docs/fixed-labels.md §3, ridge):
     /// `R_∞ = B(λ/w) + σ²D2(κ_a)/(1−D2(κ_a)) + (1−w)²/(w(2−w))·σ²D2×/(1−D2×)`.
     ///
     /// # Errors
@@ -328,7 +328,7 @@ impl<'a> RidgeMixingEvaluator<'a> {
     }
 }
 
-/// Stationary ridge risk with fixed real labels for general `(H, G)` (THEORY.md B.(i)):
+/// Stationary ridge risk with fixed real labels for general `(H, G)` (docs/fixed-labels.md §3):
 /// `R_∞ = B(λ/w) + V(λ/w) + (1−w)²/(w(2−w)) · σ² D2×/(1 − D2×)`, i.e. ridge at the inflated
 /// penalty `λ/w` on `y_0` plus the noise injected by the synthetic labels. At `λ = 0` this is
 /// `B + V/(w(2−w))`.
@@ -348,7 +348,7 @@ pub fn fixed_labels_ridge_limit(
 }
 
 /// Isotropic min-norm risk with the real labels `y_0` reused at every iteration, after `t`
-/// iterations (THEORY.md B.(i)): `B + a_t V` with
+/// iterations (docs/fixed-labels.md §3): `B + a_t V` with
 /// `a_t = 1 + (1−w)²(1 − (1−w)^{2t})/(w(2−w))` ([`crate::mixing::fixed_labels_factor`]).
 /// `w = 0` (pure self-training) is allowed: `a_t = 1 + t`.
 ///
@@ -366,7 +366,7 @@ pub fn fixed_labels_min_norm_isotropic(
     Ok(BiasVariance { bias: mn.bias, variance: inflate(mn.variance, fixed_labels_factor(w, t)) })
 }
 
-/// `t → ∞` limit of [`fixed_labels_min_norm_isotropic`]: `B + V/(w(2−w))` (THEORY.md B.(i)).
+/// `t → ∞` limit of [`fixed_labels_min_norm_isotropic`]: `B + V/(w(2−w))` (docs/fixed-labels.md §3).
 ///
 /// # Errors
 /// As [`min_norm_isotropic`], and `w ∈ (0, 1]`.
@@ -382,7 +382,7 @@ pub fn fixed_labels_min_norm_isotropic_limit(
 }
 
 /// Exact finite-`n` expected min-norm risk `D_t` with fresh isotropic Gaussian covariates at
-/// every iteration and mixing weight `w` (THEORY.md B.(ii)):
+/// every iteration and mixing weight `w` (docs/asymptotics.md §7.1):
 /// `D_t = (1−w)²(n/p) D_{t−1} + r²(1 − n/p) + (w² + (1−w)²)σ² n/(p−n−1)`,
 /// `D_0 = r²(1 − n/p) + σ² n/(p−n−1)`. Evaluated in closed form
 /// `D_t = ρ^t D_0 + K(1 − ρ^t)/(1 − ρ)`, `ρ = (1−w)²n/p`.
@@ -422,7 +422,7 @@ pub fn fresh_covariates_isotropic(
     Ok(rho_t * d0 + k * one_minus_rho_t / (1.0 - rho))
 }
 
-/// Proportional limit of [`fresh_covariates_isotropic`] as `t → ∞` (THEORY.md B.(ii)):
+/// Proportional limit of [`fresh_covariates_isotropic`] as `t → ∞` (docs/asymptotics.md §7.1):
 /// `D_∞ = [r²(1 − 1/γ) + (w² + (1−w)²)σ²/(γ−1)] / (1 − (1−w)²/γ)`. At `w = 0` it equals
 /// `r² + σ²γ/(γ−1)²`: bounded, but no better than the null predictor.
 ///
@@ -433,7 +433,7 @@ pub fn fresh_covariates_isotropic_limit(gamma: f64, r2: f64, sigma2: f64, w: f64
 }
 
 /// Limit risk with fresh covariates when only a fraction `π` of the rows gets the mixed
-/// real label and the rest only the synthetic one (THEORY.md B.(iii)):
+/// real label and the rest only the synthetic one (docs/asymptotics.md §7.2):
 /// `D_∞ = [r²(1 − 1/γ) + νσ²/(γ−1)]/(1 − q)`, `q = (d2 − d1²/γ)/(γ − 1)`,
 /// `d1 = π(1−w) + (1−π)`, `d2 = π(1−w)² + (1−π)`, `ν = π(w² + (1−w)²) + (1−π)`.
 /// `π = 1` is B.(ii); `π = 0` collapses to `r² + σ²γ/(γ−1)²`.
@@ -458,8 +458,8 @@ pub fn partial_labels_limit(gamma: f64, r2: f64, sigma2: f64, w: f64, pi: f64) -
 /// Node count cap for [`isotropic_path`]'s quadrature (see its docs).
 const MAX_QUADRATURE_NODES: usize = 1 << 21;
 
-/// Asymptotic isotropic risk path `risk_0, …, risk_T` for an arbitrary schedule (THEORY.md
-/// §A.7): the exact per-direction recursion of §E run on the Marchenko–Pastur law.
+/// Asymptotic isotropic risk path `risk_0, …, risk_T` for an arbitrary schedule
+/// (docs/asymptotics.md §6): the exact per-direction recursion of docs/spectral-recursion.md §3 run on the Marchenko–Pastur law.
 ///
 /// Per spectral point `s`, with `a = s/(s+λ)`: mean multiplier `g_0 = a`,
 /// `g_t = (1−w_t) a g_{t−1} + w_t a`; variance (in units of `s/(s+λ)²`) `v_0 = σ²`,
@@ -551,7 +551,7 @@ fn isotropic_path_quadrature(gamma: f64, r2: f64, sigma2: f64, lambda: f64, weig
     signal.iter().zip(&noise).map(|(sg, nz)| r2 * ((ac_mass - sg) + atom) + gamma * nz).collect()
 }
 
-/// Exact expected downstream error after `generations` OLS generators (THEORY.md §C.2, P2):
+/// Exact expected downstream error after `generations` OLS generators (docs/asymptotics.md §7.3, P2):
 /// `E_test = σ² d/(T − d − 1) + n σ0² d/(T0 − d − 1)`: linear growth in the number of
 /// generations `n`. Gaussian design, `Σ` arbitrary (the OLS variance does not depend on it).
 ///
@@ -582,7 +582,7 @@ pub fn chain_ols_error(
     Ok(clean + f64::from(generations) * generator_noise(d, t0, sigma0_2)?)
 }
 
-/// `σ0² d/(T0 − d − 1)`: the error one OLS generator adds (THEORY.md §C.2).
+/// `σ0² d/(T0 − d − 1)`: the error one OLS generator adds (docs/asymptotics.md §7.3).
 fn generator_noise(d: usize, t0: usize, sigma0_2: f64) -> Result<f64, TheoryError> {
     if t0 < d + 2 {
         return Err(TheoryError::OutOfDomain { reason: "OLS generators require T0 >= d + 2" });
@@ -591,7 +591,7 @@ fn generator_noise(d: usize, t0: usize, sigma0_2: f64) -> Result<f64, TheoryErro
     Ok(sigma0_2 * df / (t0 as f64 - df - 1.0))
 }
 
-/// Parameters of P2's generator chain with a ridge downstream model (THEORY.md §C.1).
+/// Parameters of P2's generator chain with a ridge downstream model (docs/asymptotics.md §7.3).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChainSetup {
     /// Dimension `d`.
@@ -627,7 +627,7 @@ impl ChainRisk {
     }
 }
 
-/// Isotropic ridge downstream error after `n` OLS generators (THEORY.md §C.3, closed form):
+/// Isotropic ridge downstream error after `n` OLS generators (docs/asymptotics.md §7.3, closed form):
 /// with `φ = d/T` and `m, m'` the Marchenko–Pastur transforms at `−λ` with ratio `φ`,
 /// `E_test = r²λ²m' + σ²φ(m − λm') + nσ0² d/(T0−d−1) · (1 − 2λm + λ²m')`.
 ///
@@ -662,7 +662,7 @@ pub fn chain_ridge_isotropic(setup: &ChainSetup, lambda: f64) -> Result<ChainRis
 }
 
 /// Generator error with over-parametrised generators (`T0 < d`), fresh isotropic designs
-/// (THEORY.md §C.4): `E‖ŵ_n − w0‖² = (1 − ρ^n)[r² + σ0² T0/((d − T0 − 1)(1 − ρ))]`,
+/// (docs/asymptotics.md §7.3): `E‖ŵ_n − w0‖² = (1 − ρ^n)[r² + σ0² T0/((d − T0 − 1)(1 − ρ))]`,
 /// `ρ = T0/d`. Even noiseless (`σ0 = 0`) the error tends exponentially fast to the null risk
 /// `r²`.
 ///
@@ -694,7 +694,7 @@ pub fn chain_overparam_error(
 }
 
 /// Isotropic min-norm risk after `t` iterations of fresh-label mixing with constant `w`
-/// (THEORY.md §A.3): `B + c_t(w)·V` in the proportional limit. Convenience wrapper around
+/// (docs/fresh-labels.md §3): `B + c_t(w)·V` in the proportional limit. Convenience wrapper around
 /// [`crate::mixing::c_t`] and [`min_norm_isotropic`].
 ///
 /// # Errors
@@ -776,7 +776,7 @@ mod tests {
 
     #[test]
     fn two_level_min_norm_derivation() -> Result<(), TheoryError> {
-        // H = G = ½δ1 + ½δ4, γ = 2 (THEORY §A.6 checkpoint spectrum, random effects G = H):
+        // H = G = ½δ1 + ½δ4, γ = 2 (docs/asymptotics.md §2 checkpoint spectrum, random effects G = H):
         // κ0 solves 1/(1+κ) + 4/(4+κ) = 1 ⇒ κ0 = 2; D2 = 2(½·1/9 + ½·16/36) = 5/9;
         // B = κ0²∫τ/(τ+κ0)²dG/(1−D2) = 4(1/18 + 1/18)/(4/9) = 1; V = (5/9)/(4/9) = 5/4.
         let h = two_level()?;
@@ -797,7 +797,7 @@ mod tests {
 
     #[test]
     fn small_lambda_reference_values() -> Result<(), TheoryError> {
-        // THEORY §A.5: R_∞(1e−7, 0.618) = 1.118034 (isotropic γ = 2, r = σ = 1) — this is
+        // docs/asymptotics.md §4: R_∞(1e−7, 0.618) = 1.118034 (isotropic γ = 2, r = σ = 1) — this is
         // B + V/φ = ½ + 1/φ — and 1.772542 for the two-level H: B + V/φ = 1 + 1.25/φ with the
         // values derived in `two_level_min_norm_derivation` (so the "two-level H" is
         // H = G = ½δ1 + ½δ4). The O(λ) correction is far below the 6-digit rounding.
@@ -840,7 +840,7 @@ mod tests {
 
     #[test]
     fn isotropic_closed_form_matches_theory_m_form() -> Result<(), TheoryError> {
-        // THEORY §A.5 forms, evaluated naively where they are well conditioned.
+        // docs/asymptotics.md §4 forms, evaluated naively where they are well conditioned.
         use crate::spectrum::{mp_m, mp_m_prime};
         for &g in &[0.5, 1.5, 2.0] {
             for &lambda in &[0.1, 1.0, 10.0] {
@@ -859,7 +859,7 @@ mod tests {
                 let (m, mp) = (mp_m(g, lambda)?, mp_m_prime(g, lambda)?);
                 assert_relative_eq!(cf.bias, lambda * lambda * mp, max_relative = 1e-12);
                 assert_relative_eq!(cf.variance, g * (m - lambda * mp), max_relative = 1e-10);
-                // Continuity across THEORY's |1−w| < 1e−9 switch, which this form does not need.
+                // Continuity across the docs' |1−w| < 1e−9 switch, which this form does not need.
                 let near = ridge_mixing_isotropic(g, 1.0, 1.0, lambda, 1.0 - 1e-12)?;
                 assert_relative_eq!(near.total(), cf.total(), max_relative = 1e-11);
             }
@@ -869,7 +869,7 @@ mod tests {
 
     #[test]
     fn ridge_variance_difference_form() -> Result<(), TheoryError> {
-        // THEORY §A.5: D2×/(1 − D2×) = (κ_a − κ_b)/(a − b) − 1 for general H.
+        // docs/asymptotics.md §4: D2×/(1 − D2×) = (κ_a − κ_b)/(a − b) − 1 for general H.
         use crate::spectrum::{d2_cross, kappa};
         let h = Spectrum::from_atoms(&[0.2, 1.0, 3.0], &[0.3, 0.5, 0.2])?;
         let (g, lambda, w) = (1.7, 0.3, 0.55);
@@ -885,7 +885,7 @@ mod tests {
     #[test]
     fn separate_g_matches_fused_path() -> Result<(), TheoryError> {
         // G given as a distinct object with the same atoms must give the fused result, and
-        // a spiked G (THEORY §A.5) must weight the bias by ξ.
+        // a spiked G (docs/asymptotics.md §4) must weight the bias by ξ.
         let h = two_level()?;
         let g_copy = Spectrum::from_atoms(&[4.0, 1.0], &[0.5, 0.5])?;
         let mut fused = RidgeMixingEvaluator::new(&h, &h, 1.4, 2.0, 0.5)?;
@@ -910,7 +910,7 @@ mod tests {
 
     #[test]
     fn table_a5_values_at_reported_optima() -> Result<(), TheoryError> {
-        // THEORY §A.5 table (isotropic, γ = 1.5, SNR = 1, σ = 1): R* at the reported w*.
+        // docs/asymptotics.md §4 table (isotropic, γ = 1.5, SNR = 1, σ = 1): R* at the reported w*.
         // The risk is flat at the optimum, so the 4-digit w* reproduces R* to ~1e-8.
         for (lambda, w, r_star) in [(0.1, 0.5936, 0.95065), (1.0, 0.7512, 0.69923), (10.0, 1.0, 0.86320)] {
             let r = ridge_mixing_isotropic(1.5, 1.0, 1.0, lambda, w)?.total();
@@ -933,7 +933,7 @@ mod tests {
 
     #[test]
     fn fixed_labels_values() -> Result<(), TheoryError> {
-        // THEORY B.(i) examples, isotropic γ = 2, r = σ = 1.
+        // docs/fixed-labels.md §3 examples, isotropic γ = 2, r = σ = 1.
         let h = iso()?;
         for (lambda, w, expected) in [(0.5, 0.8, 0.8806), (0.5, 1.0, 0.9020), (0.05, 0.8, 1.3414), (0.05, 1.0, 1.3381)]
         {
@@ -1014,7 +1014,7 @@ mod tests {
 
     #[test]
     fn fresh_covariates_values() -> Result<(), TheoryError> {
-        // THEORY B.(ii), γ = 2, r = σ = 1: D_∞(1) = 1.5, D_∞(1/φ) = 1.108746, w → 0: 3.
+        // docs/asymptotics.md §7.1, γ = 2, r = σ = 1: D_∞(1) = 1.5, D_∞(1/φ) = 1.108746, w → 0: 3.
         assert_relative_eq!(fresh_covariates_isotropic_limit(2.0, 1.0, 1.0, 1.0)?, 1.5);
         let g = fresh_covariates_isotropic_limit(2.0, 1.0, 1.0, GOLDEN_W)?;
         assert!((g - 1.108_746).abs() < 5e-7, "{g}");
@@ -1045,13 +1045,13 @@ mod tests {
 
     #[test]
     fn partial_labels_values() -> Result<(), TheoryError> {
-        // THEORY B.(iii), γ = 2, r = σ = 1: π = ½, w = 1 → 2.400; π = ½, w = 1/φ → 1.8984;
+        // docs/asymptotics.md §7.2, γ = 2, r = σ = 1: π = ½, w = 1 → 2.400; π = ½, w = 1/φ → 1.8984;
         // π = 0 → 3.000; π = 1 recovers B.(ii).
         assert_relative_eq!(partial_labels_limit(2.0, 1.0, 1.0, 1.0, 0.5)?, 2.4, max_relative = 1e-15);
         assert!((partial_labels_limit(2.0, 1.0, 1.0, GOLDEN_W, 0.5)? - 1.8984).abs() < 5e-5);
         assert_relative_eq!(partial_labels_limit(2.0, 1.0, 1.0, 0.4, 0.0)?, 3.0, max_relative = 1e-15);
         // Dropping synthetic-only rows instead: B.(ii) with γ' = γ/π = 4 gives
-        // D(w=1) = 1.083 (THEORY B.(iii) note).
+        // D(w=1) = 1.083 (docs/asymptotics.md §7.2 note).
         assert!((fresh_covariates_isotropic_limit(4.0, 1.0, 1.0, 1.0)? - 1.0833).abs() < 5e-5);
         assert!(partial_labels_limit(2.0, 1.0, 1.0, 0.5, 1.5).is_err());
         Ok(())
@@ -1059,7 +1059,7 @@ mod tests {
 
     #[test]
     fn chain_ols_values() -> Result<(), TheoryError> {
-        // THEORY §C.2: d = 100, T = T0 = 400, σ = σ0 = 1: (1 + n)·100/299.
+        // docs/asymptotics.md §7.3: d = 100, T = T0 = 400, σ = σ0 = 1: (1 + n)·100/299.
         for (n, expected) in [(0, 0.334_448), (1, 0.668_896), (5, 2.006_689), (10, 3.678_930)] {
             let e = chain_ols_error(100, 400, 400, 1.0, 1.0, n)?;
             assert!((e - expected).abs() < 5e-7, "n = {n}: {e}");
@@ -1072,7 +1072,7 @@ mod tests {
 
     #[test]
     fn chain_ridge_values() -> Result<(), TheoryError> {
-        // THEORY §C.3: d = 200, T = 400, T0 = 600, r = σ = σ0 = 1, n = 3:
+        // docs/asymptotics.md §7.3: d = 200, T = 400, T0 = 600, r = σ = σ0 = 1, n = 3:
         // λ = 1 → 0.794716 (clean 0.455214 + collapse 0.339502); λ = 0.1 → 1.713131.
         let setup = ChainSetup { d: 200, t_samples: 400, t0: 600, r2: 1.0, sigma2: 1.0, sigma0_2: 1.0, generations: 3 };
         let one = chain_ridge_isotropic(&setup, 1.0)?;
@@ -1081,7 +1081,7 @@ mod tests {
         assert!((one.total() - 0.794_716).abs() < 5e-7);
         let tenth = chain_ridge_isotropic(&setup, 0.1)?;
         assert!((tenth.total() - 1.713_131).abs() < 5e-7, "{tenth:?}");
-        // λ = 0 with φ < 1: the OLS result of §C.2 in the proportional limit
+        // λ = 0 with φ < 1: the OLS result of docs/asymptotics.md §7.3 in the proportional limit
         // (σ²φ/(1−φ) = 1 for the clean part; the collapse term is exactly n σ0² d/(T0−d−1)).
         let zero = chain_ridge_isotropic(&setup, 0.0)?;
         assert_relative_eq!(zero.clean, 1.0, max_relative = 1e-14);
@@ -1095,7 +1095,7 @@ mod tests {
 
     #[test]
     fn chain_overparam_values() -> Result<(), TheoryError> {
-        // THEORY §C.4, d = 200, T0 = 100: σ0 = 0 → 1 − 2^{-n}; σ0 = 0.5: 0.7525, 1.3169.
+        // docs/asymptotics.md §7.3, d = 200, T0 = 100: σ0 = 0 → 1 − 2^{-n}; σ0 = 0.5: 0.7525, 1.3169.
         for (n, e) in [(1, 0.5), (2, 0.75), (4, 0.9375)] {
             assert_relative_eq!(chain_overparam_error(200, 100, 1.0, 0.0, n)?, e, max_relative = 1e-14);
         }
@@ -1106,7 +1106,7 @@ mod tests {
         Ok(())
     }
 
-    /// Textbook evaluation of THEORY §A.5 for general (H, G): κ by 200 bisection steps on
+    /// Textbook evaluation of docs/asymptotics.md §4 for general (H, G): κ by 200 bisection steps on
     /// the naive fixed-point equation, then the formulas exactly as written. Only used in
     /// well-conditioned regimes, as an independent reference.
     fn naive_ridge_mixing(h: &Spectrum, g: &Spectrum, gamma: f64, r2: f64, sigma2: f64, lambda: f64, w: f64) -> f64 {

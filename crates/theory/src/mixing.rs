@@ -1,7 +1,7 @@
 //! Scalar variance-inflation factors of the real/synthetic label mixing recursion.
 //!
 //! With a fixed design and a constant weight `w`, the min-norm iterate is an AR(1) process
-//! `e_t = (1−w) e_{t−1} + X⁺η_t` whose noise has variance `(w² + (1−w)²)σ²` (THEORY.md §A.2–A.3).
+//! `e_t = (1−w) e_{t−1} + X⁺η_t` whose noise has variance `(w² + (1−w)²)σ²` (docs/fresh-labels.md §2–§3).
 //! Everything in this module is a consequence of that scalar recursion, so the functions take
 //! and return plain `f64` and are cheap enough for inner loops.
 //!
@@ -11,10 +11,10 @@
 use crate::error::{TheoryError, invalid};
 
 /// `1/φ = (√5 − 1)/2`, the optimal constant mixing weight for min-norm interpolation
-/// (root of `w² + w − 1 = 0`, THEORY.md §A.3) and the limit of the greedy schedule (§A.4).
+/// (root of `w² + w − 1 = 0`, docs/fresh-labels.md §3) and the limit of the greedy schedule (docs/fresh-labels.md §4).
 pub const GOLDEN_W: f64 = 0.618_033_988_749_894_9;
 
-/// Stationary variance-inflation factor `c(w) = (w² + (1−w)²) / (w(2−w))` (THEORY.md §A.3).
+/// Stationary variance-inflation factor `c(w) = (w² + (1−w)²) / (w(2−w))` (docs/fresh-labels.md §3).
 ///
 /// `c(1) = 1` (fresh labels only), `c(1/φ) = 1/φ` (the minimum), and `c(w) → +∞` as `w → 0`;
 /// `c(0)` evaluates to `+∞`. Domain: `w ∈ [0, 1]` (the formula is evaluated as written elsewhere).
@@ -24,7 +24,7 @@ pub fn c(w: f64) -> f64 {
 }
 
 /// Stationary variance factor with synthetic noise `σ̃² = kσ²`:
-/// `c_k(w) = (w² + k(1−w)²) / (w(2−w))` (THEORY.md §A.1 last bullet, §A.3, and §D.2 where
+/// `c_k(w) = (w² + k(1−w)²) / (w(2−w))` (docs/fresh-labels.md §1 last bullet, docs/fresh-labels.md §3, and docs/fresh-labels.md §3 where
 /// `k = n/m` is the real-to-synthetic sample-size ratio). `c_k(w*) = w*` at
 /// [`optimal_w_noise_ratio`]`(k)`.
 #[must_use]
@@ -56,7 +56,7 @@ fn contraction_power(w: f64, t: u32) -> f64 {
 }
 
 /// Transient variance factor `c_t(w) = c(w) + (1−w)^{2t}(1 − c(w))`, `c_0 = 1`
-/// (THEORY.md §A.3): `E[R(β̂_t)|X] = B_X + c_t(w)·V_X` for min-norm with a constant weight.
+/// (docs/fresh-labels.md §3): `E[R(β̂_t)|X] = B_X + c_t(w)·V_X` for min-norm with a constant weight.
 ///
 /// Evaluated in the equivalent form `c_t = q^t + (w² + q)·S_t` (`q = (1−w)²`, `S_t` the
 /// geometric sum), which is finite at `w = 0`, where `c_t(0) = 1 + t` (pure self-training:
@@ -67,7 +67,7 @@ pub fn c_t(w: f64, t: u32) -> f64 {
     contraction_power(w, t) + (w * w + q) * geometric_sum(w, t)
 }
 
-/// Variance factors `a_t` of a time-varying schedule (THEORY.md §A.3):
+/// Variance factors `a_t` of a time-varying schedule (docs/fresh-labels.md §3):
 /// `a_0 = 1`, `a_t = (1−w_t)² a_{t−1} + w_t² + (1−w_t)²`.
 ///
 /// `weights[t]` is the weight used at iteration `t`; `weights[0]` belongs to the initial fit on
@@ -79,7 +79,7 @@ pub fn variance_factors(weights: &[f64]) -> Vec<f64> {
 }
 
 /// [`variance_factors`] when synthetic labels carry noise variance `k·σ²` instead of `σ²`
-/// (THEORY.md §A.1, §A.3): `a_t = (1−w_t)² a_{t−1} + w_t² + k(1−w_t)²`, in units of the
+/// (docs/fresh-labels.md §1, docs/fresh-labels.md §3): `a_t = (1−w_t)² a_{t−1} + w_t² + k(1−w_t)²`, in units of the
 /// single-fit variance `V`.
 #[must_use]
 pub fn variance_factors_with_noise_ratio(weights: &[f64], k: f64) -> Vec<f64> {
@@ -96,7 +96,7 @@ pub fn variance_factors_with_noise_ratio(weights: &[f64], k: f64) -> Vec<f64> {
 }
 
 /// Greedy (one-step optimal) min-norm schedule `w_0 = 1`, `w_t = (1 + w_{t−1})/(2 + w_{t−1})`
-/// (THEORY.md §A.4). Returns `iterations + 1` weights `w_0, …, w_iterations`.
+/// (docs/fresh-labels.md §4). Returns `iterations + 1` weights `w_0, …, w_iterations`.
 ///
 /// `w_t = F_{2t+1}/F_{2t+2}` (Fibonacci) → `1/φ`, and the schedule satisfies `a_t = w_t`
 /// for the factors of [`variance_factors`].
@@ -113,8 +113,8 @@ pub fn dynamic_weights(iterations: usize) -> Vec<f64> {
 }
 
 /// Optimal weight for synthetic-to-real noise (or sample-size) ratio `k`:
-/// `w*(k) = (√(k² + 4k) − k)/2`, the root in `(0, 1)` of `w² + kw − k = 0` (THEORY.md §A.3,
-/// §D.2; P3's formula with `k = n/m`). `w*(1) = 1/φ`.
+/// `w*(k) = (√(k² + 4k) − k)/2`, the root in `(0, 1)` of `w² + kw − k = 0` (docs/fresh-labels.md §3,
+/// docs/fresh-labels.md §3; P3's formula with `k = n/m`). `w*(1) = 1/φ`.
 ///
 /// Evaluated without cancellation: `(√(k(k+4)) − k)/2` for `k < 1` (the root dominates `k`)
 /// and the rationalised `2/(1 + √(1 + 4/k))` for `k ≥ 1`.
@@ -128,7 +128,7 @@ pub fn optimal_w_noise_ratio(k: f64) -> Result<f64, TheoryError> {
     Ok(if k < 1.0 { 0.5 * ((k * (k + 4.0)).sqrt() - k) } else { 2.0 / (1.0 + (1.0 + 4.0 / k).sqrt()) })
 }
 
-/// Variance factor when the real labels `y_0` are reused at every iteration (THEORY.md B.(i)):
+/// Variance factor when the real labels `y_0` are reused at every iteration (docs/fixed-labels.md §3):
 /// `a_t = 1 + (1−w)²(1 − (1−w)^{2t}) / (w(2−w))`, so `E[R_t|X] = B_X + a_t V_X` for min-norm.
 ///
 /// Evaluated as `1 + (1−w)²·S_t`; `a_t(0) = 1 + t` (collapse), and `a_t ≥ 1` always: synthetic
@@ -160,7 +160,7 @@ pub fn fixed_labels_factors(weights: &[f64], k: f64) -> Vec<f64> {
     out
 }
 
-/// `t → ∞` limit of [`fixed_labels_factor`]: `a_∞ = 1/(w(2−w))` (THEORY.md B.(i));
+/// `t → ∞` limit of [`fixed_labels_factor`]: `a_∞ = 1/(w(2−w))` (docs/fixed-labels.md §3);
 /// `+∞` at `w = 0`.
 #[must_use]
 pub fn fixed_labels_factor_limit(w: f64) -> f64 {
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn c_reference_values() {
-        // THEORY §A.3: c(1) = 1, c(1/2) = 2/3, c(0.3) = 1.13725 and c(1/φ) = 1/φ.
+        // docs/fresh-labels.md §3: c(1) = 1, c(1/2) = 2/3, c(0.3) = 1.13725 and c(1/φ) = 1/φ.
         assert_relative_eq!(c(1.0), 1.0, max_relative = 1e-15);
         assert_relative_eq!(c(0.5), 2.0 / 3.0, max_relative = 1e-15);
         // c(0.3) = (0.09 + 0.49)/(0.3·1.7) = 0.58/0.51 exactly.
@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn golden_weight_minimises_c() {
-        // dc/dw = 0 ⇔ w² + w − 1 = 0 (THEORY §A.3); check by finite differences.
+        // dc/dw = 0 ⇔ w² + w − 1 = 0 (docs/fresh-labels.md §3); check by finite differences.
         let h = 1e-4;
         assert!(c(GOLDEN_W - h) > c(GOLDEN_W));
         assert!(c(GOLDEN_W + h) > c(GOLDEN_W));
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn general_initial_condition_identity() {
-        // THEORY §A.3: a_t = (1−w)^{2t} a_0 + c(w)(1 − (1−w)^{2t}); with a_0 = 1 this is c_t.
+        // docs/fresh-labels.md §3: a_t = (1−w)^{2t} a_0 + c(w)(1 − (1−w)^{2t}); with a_0 = 1 this is c_t.
         let w: f64 = 0.37;
         for t in 0..20_u32 {
             let qt = (1.0 - w) * (1.0 - w);
@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn dynamic_weights_are_fibonacci_ratios_and_equal_their_factors() {
-        // THEORY §A.4: w_t = a_t = F_{2t+1}/F_{2t+2}: 1, 2/3, 5/8, 13/21, 34/55, 89/144.
+        // docs/fresh-labels.md §4: w_t = a_t = F_{2t+1}/F_{2t+2}: 1, 2/3, 5/8, 13/21, 34/55, 89/144.
         let w = dynamic_weights(5);
         let expected = [1.0, 2.0 / 3.0, 5.0 / 8.0, 13.0 / 21.0, 34.0 / 55.0, 89.0 / 144.0];
         assert_eq!(w.len(), expected.len());
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn dynamic_weights_are_greedy_optimal() {
-        // a_t(w) = (1−w)² a + w² + (1−w)² is minimised at w = (a+1)/(a+2) (THEORY §A.4).
+        // a_t(w) = (1−w)² a + w² + (1−w)² is minimised at w = (a+1)/(a+2) (docs/fresh-labels.md §4).
         let w = dynamic_weights(6);
         let a = variance_factors(&w);
         for t in 1..w.len() {
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn optimal_noise_ratio_reference_values() -> Result<(), TheoryError> {
-        // THEORY §D.2 (4-decimal values).
+        // docs/fresh-labels.md §3 (4-decimal values).
         let table =
             [(0.01, 0.0951), (0.1, 0.2702), (0.5, 0.5), (1.0, 0.6180), (2.0, 0.7321), (10.0, 0.9161), (100.0, 0.9902)];
         for (k, w) in table {
@@ -300,7 +300,7 @@ mod tests {
             assert!((got - w).abs() < 5e-5, "k = {k}: {got} vs {w}");
         }
         assert_relative_eq!(optimal_w_noise_ratio(1.0)?, GOLDEN_W, max_relative = 1e-15);
-        // Asymptotics (THEORY §D.2): w* ≈ √k as k → 0 and w* ≈ 1 − 1/k as k → ∞; the
+        // Asymptotics (docs/fresh-labels.md §3): w* ≈ √k as k → 0 and w* ≈ 1 − 1/k as k → ∞; the
         // stable forms keep full relative accuracy far into both tails.
         assert_relative_eq!(optimal_w_noise_ratio(1e-20)?, 1e-10, max_relative = 1e-9);
         let big = optimal_w_noise_ratio(1e12)?;
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn naive_pooling_is_suboptimal() {
-        // THEORY §D.2: at k = 0.1 pooling (w = k/(1+k)) gives 0.5238 vs 0.2702 at the optimum;
+        // docs/fresh-labels.md §3: at k = 0.1 pooling (w = k/(1+k)) gives 0.5238 vs 0.2702 at the optimum;
         // at k = 1, 2/3 vs 1/φ.
         assert!((c_k(0.1 / 1.1, 0.1) - 0.5238).abs() < 5e-5);
         assert!((c_k(0.5, 1.0) - 2.0 / 3.0).abs() < 1e-15);
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn fixed_labels_factor_values() {
-        // THEORY B.(i): a_∞ = 1/(w(2−w)), a_t(0) = 1 + t; γ = 2, r = σ = 1 gives
+        // docs/fixed-labels.md §3: a_∞ = 1/(w(2−w)), a_t(0) = 1 + t; γ = 2, r = σ = 1 gives
         // R_∞ = 0.5 + a_∞ = 1.8333 (w=½), 1.6708 (1/φ), 1.5101 (0.9), 1.5 (1).
         for (w, r) in [(0.5, 1.8333), (GOLDEN_W, 1.6708), (0.9, 1.5101), (1.0, 1.5)] {
             assert!((0.5 + fixed_labels_factor_limit(w) - r).abs() < 5e-5, "w = {w}");
@@ -347,7 +347,7 @@ mod tests {
         fn c_k_is_minimised_at_closed_form(k in 1e-3_f64..1e3) {
             let w = optimal_w_noise_ratio(k).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(w > 0.0 && w < 1.0);
-            // c_k(w*) = w* (THEORY §A.3).
+            // c_k(w*) = w* (docs/fresh-labels.md §3).
             prop_assert!((c_k(w, k) - w).abs() <= 1e-12 * w);
             // and it is a minimum of c_k in w.
             let h = 1e-4 * w.min(1.0 - w);

@@ -1,18 +1,18 @@
 //! The optimal mixing weight `w*(λ) = argmin_{w∈(0,1]} R_∞(λ, w)` for ridge
-//! (THEORY.md §A.5 "Optimal w for ridge").
+//! (docs/asymptotics.md §4 "Optimal w for ridge").
 //!
 //! `R_∞(λ, ·)` is the stationary fresh-label mixing risk of
 //! [`crate::limits::ridge_mixing_limit`]. It is log-convex in `w` (P1's claim as reported by
-//! its reviewers, THEORY.md §0, and checked on grids in the tests below), hence unimodal.
+//! its reviewers, docs/README.md §2, and checked on grids in the tests below), hence unimodal.
 //! [`optimal_w`] nevertheless scans a coarse grid before refining, so it only needs
 //! unimodality between neighbouring grid points; [`optimal_w_curve`] tracks the optimum
 //! from one `λ` to the next and relies on unimodality. The minimum can sit on the boundary
 //! `w = 1` (too much regularisation already: raising the effective penalty `λ/w` only hurts),
 //! which is detected with a probe just inside the boundary.
 //!
-//! At `λ = 0` the risk is `B + c(w)V` and `w* = 1/φ` exactly (THEORY.md §A.3). As `λ`
+//! At `λ = 0` the risk is `B + c(w)V` and `w* = 1/φ` exactly (docs/fresh-labels.md §3). As `λ`
 //! grows, `w*` first *decreases* below `1/φ` (a first-order effect derived in the tests) and
-//! then rises to 1; THEORY.md §A.5's "w* non-decreasing in λ" holds only after that dip.
+//! then rises to 1; docs/asymptotics.md §4's "w* non-decreasing in λ" holds only after that dip.
 
 use crate::error::{TheoryError, non_negative};
 use crate::limits::RidgeMixingEvaluator;
@@ -54,7 +54,7 @@ const MIN_LOCAL_STEP: f64 = 1e-5;
 const BOUNDARY_PROBE: f64 = 1e-8;
 
 /// Optimal constant mixing weight for ridge and the corresponding minimal stationary risk,
-/// `(w*, R_∞(λ, w*))` with `w* = argmin_{w∈(0,1]} R_∞(λ, w)` (THEORY.md §A.5).
+/// `(w*, R_∞(λ, w*))` with `w* = argmin_{w∈(0,1]} R_∞(λ, w)` (docs/asymptotics.md §4).
 ///
 /// Coarse grid `w ∈ {1, 0.9, …, 0.1}` (extended geometrically below 0.1 if the risk still
 /// decreases), then Brent's method (golden section + parabolic steps) on the bracket around
@@ -77,7 +77,7 @@ pub fn optimal_w(
     Ok((p.w, p.risk))
 }
 
-/// `w*(λ)` for each `λ` in `lambdas`, in the given order (THEORY.md §A.5).
+/// `w*(λ)` for each `λ` in `lambdas`, in the given order (docs/asymptotics.md §4).
 ///
 /// The first point (and any point after `λ = 0`) is found as in [`optimal_w`]. Every later
 /// point starts from the previous `w*`: a downhill walk with doubling steps brackets the
@@ -358,7 +358,7 @@ mod tests {
         Spectrum::point_mass(1.0)
     }
 
-    /// The two-level spectrum of THEORY §A.6 / §A.5, with random effects (`G = H`).
+    /// The two-level spectrum of docs/asymptotics.md §2 / docs/asymptotics.md §4, with random effects (`G = H`).
     fn two_level() -> Result<Spectrum, TheoryError> {
         Spectrum::from_atoms(&[1.0, 4.0], &[0.5, 0.5])
     }
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn table_a5() -> Result<(), TheoryError> {
-        // THEORY §A.5 table (isotropic, σ = 1, SNR = r²/σ²); 4-digit w*, so compare to 1e-4
+        // docs/asymptotics.md §4 table (isotropic, σ = 1, SNR = r²/σ²); 4-digit w*, so compare to 1e-4
         // (half an ulp of the table plus the flatness of the optimum).
         let h = iso()?;
         let table: [(f64, f64, [f64; 3]); 4] = [
@@ -430,7 +430,7 @@ mod tests {
         let (w0, r0) = optimal_w(&t, &t, 2.0, 1.0, 1.0, 0.0)?;
         assert_relative_eq!(w0, GOLDEN_W);
         assert_relative_eq!(r0, 1.0 + 1.25 * GOLDEN_W, max_relative = 1e-14);
-        // THEORY §A.5: w* → 1/φ as λ → 0 (λ = 1e−6 within 1e−3).
+        // docs/asymptotics.md §4: w* → 1/φ as λ → 0 (λ = 1e−6 within 1e−3).
         for (spec, gamma) in [(&h, 0.5), (&h, 1.5), (&h, 2.0), (&t, 2.0), (&t, 0.5)] {
             for snr in [0.2, 1.0, 5.0] {
                 let (w, _) = optimal_w(spec, spec, gamma, snr, 1.0, 1e-6)?;
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn large_lambda_pure_noise_gives_one_half() -> Result<(), TheoryError> {
-        // THEORY §A.5: r = 0, λ → ∞ ⇒ V ≈ σ²(w² + (1−w)²)γ∫τ²dH/λ², minimised at ½.
+        // docs/asymptotics.md §4: r = 0, λ → ∞ ⇒ V ≈ σ²(w² + (1−w)²)γ∫τ²dH/λ², minimised at ½.
         let t = two_level()?;
         let (w, _) = optimal_w(&t, &t, 1.5, 0.0, 1.0, 1e4)?;
         assert!((w - 0.5).abs() < 1e-3, "{w}");
@@ -453,16 +453,16 @@ mod tests {
     }
 
     /// Problems used by the qualitative property checks: isotropic γ ∈ {0.5, 1.5, 2} and the
-    /// two-level `H = G` at γ ∈ {0.5, 2} (THEORY §A.5 "Observed on every grid I tried").
+    /// two-level `H = G` at γ ∈ {0.5, 2} (docs/asymptotics.md §4 "Observed on every grid I tried").
     fn problems() -> Result<Vec<(Spectrum, f64)>, TheoryError> {
         Ok(vec![(iso()?, 0.5), (iso()?, 1.5), (iso()?, 2.0), (two_level()?, 0.5), (two_level()?, 2.0)])
     }
 
     #[test]
     fn w_star_in_half_one_and_u_shaped_in_lambda() -> Result<(), TheoryError> {
-        // THEORY §A.5 claims w*(λ) ∈ [1/2, 1] (P1) and that w* is non-decreasing in λ. The
+        // docs/asymptotics.md §4 claims w*(λ) ∈ [1/2, 1] (P1) and that w* is non-decreasing in λ. The
         // first holds on every grid. The second does not near λ = 0: w* first dips below
-        // 1/φ (see `w_star_initial_slope_matches_first_order_theory`; THEORY's own table has
+        // 1/φ (see `w_star_initial_slope_matches_first_order_theory`; the docs' reference table has
         // w*(0.1) = 0.5936 < 1/φ = w*(0) at γ = 1.5, SNR = 1). What holds on every grid tried
         // is the U shape: non-increasing up to a minimum, non-decreasing after it. With
         // r = 0 there is no rising branch, w* just falls from 1/φ towards 1/2.

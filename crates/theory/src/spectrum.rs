@@ -1,13 +1,13 @@
 //! Spectral distributions, the effective-regularisation fixed point and Marchenko–Pastur
-//! closed forms (THEORY.md §A.5–§A.6).
+//! closed forms (docs/asymptotics.md §4–docs/asymptotics.md §2).
 //!
 //! A [`Spectrum`] is a discrete probability measure `Σ_j p_j δ_{τ_j}` on `[0, ∞)`. It serves as
 //! `H` (the limiting spectral distribution of Σ) and as `G` (the signal distribution of β
 //! over the eigenbasis of Σ). Any `H` with a density can be discretised.
 //!
 //! The central object is the effective regularisation `κ(x)`, the positive root of
-//! `x = κ(1 − γ∫τ/(τ+κ) dH)` (§A.5). All integrals over `H` below drop the atom at `τ = 0`,
-//! which contributes nothing to them (§A.6 step 1).
+//! `x = κ(1 − γ∫τ/(τ+κ) dH)` (docs/asymptotics.md §4). All integrals over `H` below drop the atom at `τ = 0`,
+//! which contributes nothing to them (docs/asymptotics.md §2 step 1).
 //!
 //! **Filter factors and complement forms.** Write `u = τ/(τ+κ)` and `v = κ/(τ+κ) = 1 − u`
 //! (both in `[0, 1]`, so no power of `1/(τ+κ)` can under- or overflow) and `M = H((0, ∞))`.
@@ -26,7 +26,7 @@ use crate::error::{TheoryError, non_negative, positive};
 const MERGE_RELATIVE_TOLERANCE: f64 = 1e-12;
 
 /// A discrete spectral distribution `Σ_j p_j δ_{τ_j}` with `τ_j ≥ 0`, `p_j > 0`, `Σ p_j = 1`
-/// (THEORY.md §0 "Spectral laws", §A.6).
+/// (docs/README.md §2 "Spectral laws", docs/asymptotics.md §2).
 ///
 /// Atoms are stored sorted by increasing `τ` with zero-weight atoms removed, so the atom at
 /// `τ = 0` (if any) comes first.
@@ -180,7 +180,7 @@ impl Spectrum {
     }
 
     /// `H((0, ∞))`, the mass of the strictly positive atoms. The ridgeless problem is
-    /// over-parametrised iff `γ · positive_mass > 1` (THEORY.md §A.6 step 1).
+    /// over-parametrised iff `γ · positive_mass > 1` (docs/asymptotics.md §2 step 1).
     #[must_use]
     pub fn positive_mass(&self) -> f64 {
         self.positive_mass
@@ -258,7 +258,7 @@ pub(crate) fn atom_sums<const N: usize>(taus: &[f64], ps: &[f64], f: impl Fn(f64
 const LANES: usize = 4;
 
 /// A solved fixed point: `κ(x)` together with `1 − D2` at (or within one converged Newton
-/// step of) the root, which is `1/κ'(x)` (THEORY.md §A.6 step 4) and feeds warm starts.
+/// step of) the root, which is `1/κ'(x)` (docs/asymptotics.md §2 step 4) and feeds warm starts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KappaRoot {
     pub(crate) kappa: f64,
@@ -350,7 +350,7 @@ impl<'a> KappaSolver<'a> {
         Residual { f: kappa * bracket - x, scale: kappa * bracket_scale + x, fp, fpp: 2.0 * g * su2i }
     }
 
-    /// `κ(x)` by safeguarded Newton (THEORY.md §A.6 step 1).
+    /// `κ(x)` by safeguarded Newton (docs/asymptotics.md §2 step 1).
     ///
     /// `f` is convex with `f(0) = −x ≤ 0` and `f'(root) = 1 − D2 > 0`, so from any point right
     /// of the root Newton decreases monotonically to it, and from a point left of it one
@@ -454,7 +454,7 @@ fn validate_gamma(gamma: f64) -> Result<f64, TheoryError> {
     positive("gamma", gamma)
 }
 
-/// Effective regularisation `κ(x)` (THEORY.md §A.5, §A.6): for `x > 0` the unique positive
+/// Effective regularisation `κ(x)` (docs/asymptotics.md §4, docs/asymptotics.md §2): for `x > 0` the unique positive
 /// root of `x = κ(1 − γ∫τ/(τ+κ) dH)`; for `x = 0` the ridgeless `κ0`, which is `0` when
 /// `γ·H((0,∞)) ≤ 1` and otherwise solves `γ∫τ/(τ+κ0) dH = 1`.
 ///
@@ -486,9 +486,9 @@ pub fn kappa_with_hint(h: &Spectrum, gamma: f64, x: f64, hint: f64) -> Result<f6
 }
 
 /// Stieltjes transform `m(−x) = ∫ dF(s)/(s + x)` of the limiting spectral law `F` of
-/// `S = XᵀX/n`, for general `H` (THEORY.md §A.6 step 2).
+/// `S = XᵀX/n`, for general `H` (docs/asymptotics.md §2 step 2).
 ///
-/// THEORY writes `m = (1/κ − (1−γ)/x)/γ`; substituting the fixed-point equation for `1/κ`
+/// docs/asymptotics.md §2 writes `m = (1/κ − (1−γ)/x)/γ`; substituting the fixed-point equation for `1/κ`
 /// gives the equivalent `m(−x) = (κ/x) ∫ dH(τ)/(τ + κ)`, which has no subtraction at all and
 /// is therefore accurate at `γ = 1` and as `x → 0`. An atom `p₀` of `H` at 0 contributes
 /// `p₀/x`, as it should (it is an atom of `F` at 0).
@@ -516,7 +516,7 @@ pub fn stieltjes(h: &Spectrum, gamma: f64, x: f64) -> Result<f64, TheoryError> {
     Ok(zero_mass.max(0.0) / x + (k / x) * a)
 }
 
-/// `df₁/n = γ ∫ τ/(τ+κ) dH` (THEORY.md §A.5, §C.3).
+/// `df₁/n = γ ∫ τ/(τ+κ) dH` (docs/asymptotics.md §4, docs/asymptotics.md §7.3).
 ///
 /// # Errors
 /// [`TheoryError::InvalidParameter`] unless `γ > 0` and `κ ≥ 0` are finite.
@@ -528,7 +528,7 @@ pub fn df1(h: &Spectrum, gamma: f64, kappa: f64) -> Result<f64, TheoryError> {
     Ok(gamma * s)
 }
 
-/// `D2(κ) = df₂/n = γ ∫ τ²/(τ+κ)² dH` (THEORY.md §A.3, §A.5).
+/// `D2(κ) = df₂/n = γ ∫ τ²/(τ+κ)² dH` (docs/fresh-labels.md §3, docs/asymptotics.md §4).
 ///
 /// # Errors
 /// As [`df1`].
@@ -536,7 +536,7 @@ pub fn d2(h: &Spectrum, gamma: f64, kappa: f64) -> Result<f64, TheoryError> {
     d2_cross(h, gamma, kappa, kappa)
 }
 
-/// `D2×(κ1, κ2) = γ ∫ τ²/((τ+κ1)(τ+κ2)) dH` (THEORY.md §A.5), the mixed-resolvent analogue
+/// `D2×(κ1, κ2) = γ ∫ τ²/((τ+κ1)(τ+κ2)) dH` (docs/asymptotics.md §4), the mixed-resolvent analogue
 /// of `D2` that governs the stationary variance of the mixing recursion. Evaluated as
 /// `γ∫ u1·u2 dH` with the filter factors `u_i = τ/(τ+κ_i) ∈ [0, 1]` (no overflow).
 ///
@@ -551,7 +551,7 @@ pub fn d2_cross(h: &Spectrum, gamma: f64, kappa1: f64, kappa2: f64) -> Result<f6
     Ok(gamma * s)
 }
 
-/// `1 − D2×(κ1, κ2)` without cancellation (THEORY.md §A.5). With the filter factors
+/// `1 − D2×(κ1, κ2)` without cancellation (docs/asymptotics.md §4). With the filter factors
 /// `u_i = τ/(τ+κ_i)`, `v_i = κ_i/(τ+κ_i)` and `M = H((0,∞))` it equals both
 /// `1 − γ∫u1u2 dH` and `(1 − γM) + γ∫(v1 + u1v2) dH` (from `1 − u1u2 = v1 + u1v2`); the
 /// form with the smaller terms is used. The second has no cancellation for `γM ≤ 1`.
@@ -575,7 +575,7 @@ pub fn one_minus_d2_cross(h: &Spectrum, gamma: f64, kappa1: f64, kappa2: f64) ->
 }
 
 // ---------------------------------------------------------------------------------------
-// Marchenko–Pastur (H = δ₁) closed forms, THEORY.md §A.6.
+// Marchenko–Pastur (H = δ₁) closed forms, docs/asymptotics.md §2.
 //
 // With D(x) = (1−γ+x)² + 4γx = (1−γ)² + x(2(1+γ) + x) (the second form is a sum of
 // non-negative terms, so √D never cancels), m(−x) is the positive root of
@@ -612,7 +612,7 @@ pub(crate) fn mp_phi(gamma: f64, x: f64) -> f64 {
 }
 
 /// Marchenko–Pastur Stieltjes transform `m(−x) = ∫ dF(s)/(s+x)` for `H = δ₁`, aspect ratio
-/// `γ` (THEORY.md §A.6): the positive root of `γxm² + (1−γ+x)m − 1 = 0`,
+/// `γ` (docs/asymptotics.md §2): the positive root of `γxm² + (1−γ+x)m − 1 = 0`,
 /// `m = [−(1−γ+x) + √((1−γ+x)² + 4γx)]/(2γx)`.
 ///
 /// Evaluated as `2/((1−γ+x) + √D)` when `1−γ+x ≥ 0` (the textbook form cancels for `γ < 1`,
@@ -633,7 +633,7 @@ pub(crate) fn mp_m_unchecked(gamma: f64, x: f64) -> f64 {
     if b >= 0.0 { 2.0 / (b + sd) } else { (sd - b) / (2.0 * gamma * x) }
 }
 
-/// `m'(−x) = ∫ dF(s)/(s+x)²` for Marchenko–Pastur (THEORY.md §A.6):
+/// `m'(−x) = ∫ dF(s)/(s+x)²` for Marchenko–Pastur (docs/asymptotics.md §2):
 /// `m'(−x) = m(1 + γm)/√((1−γ+x)² + 4γx)`, from implicit differentiation of the quadratic
 /// (`2γxm + (1−γ+x) = √D`). At `x = 0`: `1/(1−γ)³` for `γ < 1`, `+∞` for `γ ≥ 1`.
 ///
@@ -650,7 +650,7 @@ pub fn mp_m_prime(gamma: f64, x: f64) -> Result<f64, TheoryError> {
 }
 
 /// `x² m'(−x) = ∫ x²/(s+x)² dF`, the isotropic ridge bias per unit `r²` at penalty `x`
-/// (THEORY.md §A.5, `B = r²λ²m'(−λ)`), as `φ(x + γφ)/√D`: bounded, no `∞·0` as `x → 0`.
+/// (docs/asymptotics.md §4, `B = r²λ²m'(−λ)`), as `φ(x + γφ)/√D`: bounded, no `∞·0` as `x → 0`.
 pub(crate) fn mp_bias_factor(gamma: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return (1.0 - 1.0 / gamma).max(0.0);
@@ -659,7 +659,7 @@ pub(crate) fn mp_bias_factor(gamma: f64, x: f64) -> f64 {
     phi * (x + gamma * phi) / mp_sqrt_disc(gamma, x)
 }
 
-/// `J(a, b) = ∫ s/((s+a)(s+b)) dF(s)` (THEORY.md §A.5: the isotropic mixed-resolvent
+/// `J(a, b) = ∫ s/((s+a)(s+b)) dF(s)` (docs/asymptotics.md §4: the isotropic mixed-resolvent
 /// variance is `σ²γ c(w) J(λ/w, λ/(2−w))`, and `J = [(2−w)m1 − w m2]/(2(1−w))`).
 ///
 /// Subtracting the `φ`-quadratics at `a` and `b` gives the exact divided-difference identity
@@ -672,7 +672,7 @@ pub(crate) fn mp_mixed_resolvent(gamma: f64, a: f64, b: f64) -> f64 {
     if den > 0.0 { mp_psi(gamma, b) / den } else { f64::INFINITY }
 }
 
-/// `∫ s²/(s+x)² dF = 1 − 2x m + x² m'` (THEORY.md §C.3 collapse factor), as
+/// `∫ s²/(s+x)² dF = 1 − 2x m + x² m'` (docs/asymptotics.md §7.3 collapse factor), as
 /// `(xψ)' = ψ(1 − x/√D) = ψ((1−γ)² + 2x(1+γ))/((√D + x)√D)`. At `x = 0` it is the mass of the
 /// non-zero eigenvalues, `min(1, 1/γ)`.
 pub(crate) fn mp_squared_filter(gamma: f64, x: f64) -> f64 {
@@ -758,7 +758,7 @@ mod tests {
 
     #[test]
     fn checkpoint_two_level() -> Result<(), TheoryError> {
-        // THEORY §A.6 checkpoint: H = ½δ1 + ½δ4, γ = 2, x = 0.5 → κ = 2.94118880,
+        // docs/asymptotics.md §2 checkpoint: H = ½δ1 + ½δ4, γ = 2, x = 0.5 → κ = 2.94118880,
         // m = 1.16999929.
         let h = two_level()?;
         let k = kappa(&h, 2.0, 0.5)?;
@@ -766,7 +766,7 @@ mod tests {
         assert!(naive_residual(&h, 2.0, 0.5, k).abs() < 1e-15);
         let m = stieltjes(&h, 2.0, 0.5)?;
         assert!((m - 1.169_999_29).abs() < 5e-9, "{m}");
-        // THEORY's form m = (1/κ − (1−γ)/x)/γ agrees.
+        // the docs' form m = (1/κ − (1−γ)/x)/γ agrees.
         assert_relative_eq!(m, (1.0 / k + 1.0 / 0.5) / 2.0, max_relative = 1e-14);
         // Ridgeless: 1/(1+κ0) + 4/(4+κ0) = 1 ⇔ κ0² = 4.
         assert_relative_eq!(kappa(&h, 2.0, 0.0)?, 2.0, max_relative = 1e-15);
@@ -947,7 +947,7 @@ mod tests {
             assert_relative_eq!(d, direct, max_relative = 1e-14);
         }
         assert_relative_eq!(df1(&h, g, 0.5)?, g * h.integrate(|t| t / (t + 0.5)), max_relative = 1e-15);
-        // dκ/dx = 1/(1 − D2(κ)) (THEORY §A.6 step 4).
+        // dκ/dx = 1/(1 − D2(κ)) (docs/asymptotics.md §2 step 4).
         let x = 0.4;
         let k = kappa(&h, g, x)?;
         let dx = 1e-6;
