@@ -187,6 +187,12 @@ fn bad_input_exits_2_names_the_field_and_writes_nothing() {
         (&["--set", "schedule.w=[0.5,"], &["--set schedule.w", "cannot parse"]),
         (&["--set", "replicates=0"], &["replicates", ">= 1"]),
         (&["--set", "schedule.w={ from = 0, to = 1 }"], &["schedule.w", "steps"]),
+        (&["--set", "schedule.w=nan"], &["schedule.w", "finite number", "NaN"]),
+        (&["--set", "estimator.lambda=inf"], &["estimator.lambda", "finite number"]),
+        (&["--set", "design.noise_sd=1"], &["design.noise_sd", "[family]"]),
+        (&["--set", "setting.kind=fresh-labels"], &["unknown key `setting`", "protocol"]),
+        (&["--set", "family.kind=poisson"], &["family.kind", "unknown family `poisson`", "linear-gaussian"]),
+        (&["--set", "protocol.path=spectral", "--set", "estimator.kind=irls"], &["protocol.path", "spectral"]),
     ];
     for (k, (extra, needles)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("out{k}"));
@@ -201,6 +207,56 @@ fn bad_input_exits_2_names_the_field_and_writes_nothing() {
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: not one line: {err}");
         assert!(!out.exists(), "{extra:?}: output directory was created");
     }
+}
+
+/// A sweep inside a kind's own table multiplies only that kind's cells, and its values
+/// reach the right cells.
+#[test]
+fn per_kind_sweeps_apply_to_their_kind_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE.replace("kind = \"ridge\"\nlambda = [0.0, 0.5]", "kind = [\"pcr\", \"min-norm\"]\n[estimator.pcr]\nk = [5, 20]");
+    let scenario = write_scenario(dir.path(), &text);
+    let out = dir.path().join("out");
+    let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_parquet(&out.join("summary.parquet")).unwrap();
+    let est = summary.column("estimator").unwrap().str().unwrap().clone();
+    let k = summary.column("estimator.k").unwrap().f64().unwrap().clone();
+    let mut cells: Vec<(String, Option<i64>)> =
+        (0..summary.height()).map(|i| (est.get(i).unwrap().to_string(), k.get(i).map(|x| x as i64))).collect();
+    cells.sort();
+    cells.dedup();
+    assert_eq!(
+        cells,
+        vec![("min-norm".into(), None), ("pcr".into(), Some(5)), ("pcr".into(), Some(20))],
+        "3 estimator cells (× 2 w)"
+    );
+    // pcr at k = 20 = rank(X) (n = 20 < p) is min-norm: identical risks, draw for draw.
+    let runs = read_parquet(&out.join("runs.parquet")).unwrap();
+    let (risk, rep, t, w) =
+        (f64_col(&runs, "risk"), i64_col(&runs, "replicate"), i64_col(&runs, "iteration"), f64_col(&runs, "schedule.w"));
+    let est = runs.column("estimator").unwrap().str().unwrap().clone();
+    let k = runs.column("estimator.k").unwrap().f64().unwrap().clone();
+    let mut by = std::collections::BTreeMap::new();
+    for i in 0..runs.height() {
+        let label = format!("{}{:?}", est.get(i).unwrap(), k.get(i).map(|x| x as i64));
+        by.insert((label, rep[i], t[i], w[i].to_bits()), risk[i]);
+    }
+    let mut compared = 0;
+    for ((label, r, t, w), v) in &by {
+        if label == "pcrSome(20)" {
+            let other = by[&("min-norm".to_string() + "None", *r, *t, *w)];
+            assert!((v - other).abs() <= 1e-12 * v.max(1.0), "{v} vs {other}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2 * 6 * 5);
+    // An invalid value in the kind's table is named by its real path.
+    let out = dir.path().join("bad");
+    let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "estimator.pcr.k=[5,50]"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("estimator.pcr.k: must be at most min(design.n, design.p) = 20, got 50"), "{}", stderr(&o));
+    assert!(!out.exists());
 }
 
 #[test]

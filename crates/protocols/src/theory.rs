@@ -247,6 +247,9 @@ impl CellTheory for MixingTheory {
                 Ok(bv.bias + self.factor_limit(w, i.noise_ratio) * bv.variance)
             }
             Model::Linear(i) => {
+                if (i.noise_ratio - 1.0).abs() > 1e-12 {
+                    return Err(no("the ridge theory assumes synthetic labels as noisy as real ones (σ̃ = σ)"));
+                }
                 let mut ev = RidgeMixingEvaluator::new(&i.h, &i.g, i.gamma, i.r2, i.sigma2).map_err(no)?;
                 let bv = match self.real {
                     RealLabels::Fresh => ev.limit(i.lambda, w),
@@ -268,6 +271,9 @@ impl CellTheory for MixingTheory {
                 Ok((w, self.limit(w)?))
             }
             (Model::Linear(i), RealLabels::Fresh) => {
+                if (i.noise_ratio - 1.0).abs() > 1e-12 {
+                    return Err(no("the ridge theory assumes synthetic labels as noisy as real ones (σ̃ = σ)"));
+                }
                 optimal_w(&i.h, &i.g, i.gamma, i.r2, i.sigma2, i.lambda).map_err(no)
             }
             (Model::Linear(_), RealLabels::Fixed) => golden_section(|w| self.limit(w)),

@@ -39,4 +39,18 @@ fn optimal_without_theory_is_an_error_with_the_reason() {
     let text = "name = \"t\"\nreplicates = 1\niterations = 3\n[design]\nn = 20\np = 30\n[estimator]\nkind = \"pcr\"\nk = 5\n[schedule]\nkind = \"optimal\"\n";
     let e = resolve(&parse(text, "test").unwrap()).unwrap_err().to_string();
     assert!(e.starts_with("schedule.kind: `optimal` needs the protocol's theory: no asymptotic theory for this estimator"), "{e}");
+    // Ridge theory assumes σ̃ = σ: noisier synthetic labels have no ridge optimum (min-norm has one).
+    let text = "name = \"t\"\nreplicates = 1\niterations = 3\n[design]\nn = 20\np = 30\n[family]\nsynthetic_noise_sd = 2.0\n[estimator]\nkind = \"ridge\"\nlambda = 0.5\n[schedule]\nkind = \"optimal\"\n";
+    let e = resolve(&parse(text, "test").unwrap()).unwrap_err().to_string();
+    assert!(e.starts_with("schedule.kind: `optimal` has no optimal weight here") && e.contains("σ̃ = σ"), "{e}");
+}
+
+/// Min-norm with noisier synthetic labels: w* = (√(k² + 4k) − k)/2, k = σ̃²/σ² (docs/fresh-labels.md §3).
+#[test]
+fn optimal_weight_follows_the_noise_ratio_for_min_norm() {
+    let text = "name = \"t\"\nreplicates = 1\niterations = 2\n[design]\nn = 20\np = 30\n[family]\nnoise_sd = 1.0\nsynthetic_noise_sd = 2.0\n[estimator]\nkind = \"min-norm\"\n[schedule]\nkind = \"optimal\"\n";
+    let s = resolve(&parse(text, "test").unwrap()).unwrap();
+    let k: f64 = 4.0;
+    let expected = ((k * k + 4.0 * k).sqrt() - k) / 2.0;
+    assert!((s.cells[0].weights[1] - expected).abs() < 1e-12, "{:?} vs {expected}", s.cells[0].weights);
 }
