@@ -265,5 +265,15 @@ pub fn load(dir: &Path) -> Result<DataFrame> {
         ))
         .into());
     }
-    crate::output::read_parquet(&path)
+    let mut df = crate::output::read_parquet(&path)?;
+    // Text parameter columns are categorical in runs.parquet; compare labels them as text.
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    for name in names {
+        let column = df.column(&name)?;
+        if column.dtype().is_categorical() || column.dtype().is_enum() {
+            let text = column.cast(&polars::prelude::DataType::String)?;
+            df.with_column(text)?;
+        }
+    }
+    Ok(df)
 }

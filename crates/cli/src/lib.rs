@@ -25,6 +25,7 @@ pub mod report;
 pub mod run;
 pub mod scenarios;
 pub mod theory_cmd;
+pub mod writer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +35,7 @@ use clap::{Parser, Subcommand};
 use collapse_core::CoreError;
 use collapse_core::spec;
 
-pub use run::{load_scenario, simulate};
+pub use run::load_scenario;
 
 /// An error caused by the user's input: printed as one line, exit code 2.
 #[derive(Debug)]
@@ -235,10 +236,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             let (text, table) = theory_cmd::theory(&s, &opts)?;
             print!("{text}");
             if let Some(dir) = &out {
-                output::write_all(
-                    dir,
-                    vec![output::Artifact::Parquet("theory.parquet", output::to_dataframe(&table)?)],
-                )?;
+                let mut staging = output::Staging::new(dir)?;
+                staging.parquet("theory.parquet", output::to_dataframe(&table)?, Default::default())?;
+                staging.commit()?;
                 println!("wrote {}", dir.join("theory.parquet").display());
             }
             Ok(())

@@ -1,11 +1,13 @@
-//! The only module that knows polars: result tables to DataFrames and Parquet, and
-//! back. Files are written under a temporary name in the output directory and renamed,
-//! so a crash never leaves a half-written file under the final name.
+//! The only module that knows polars, with [`crate::writer`]: result tables to
+//! DataFrames and Parquet, and back. Every file of a run is written under a hidden
+//! temporary name in the output directory and renamed when the whole run has succeeded
+//! ([`Staging`]), so a failure or a kill never leaves a file under a final name.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use collapse_core::spec::Compression;
 use collapse_core::{ColumnData, Table};
 use polars::prelude::{
     Column, DataFrame, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr, SerReader, Series,
@@ -36,6 +38,17 @@ pub fn to_dataframe(table: &Table) -> Result<DataFrame> {
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     ParquetReader::new(file).finish().with_context(|| format!("cannot read {} as Parquet", path.display()))
+}
+
+/// polars' name for a compression choice (zstd and gzip at their default levels).
+pub fn parquet_compression(c: Compression) -> ParquetCompression {
+    match c {
+        Compression::Zstd => ParquetCompression::Zstd(None),
+        Compression::Lz4 => ParquetCompression::Lz4Raw,
+        Compression::Snappy => ParquetCompression::Snappy,
+        Compression::Gzip => ParquetCompression::Gzip(None),
+        Compression::Uncompressed => ParquetCompression::Uncompressed,
+    }
 }
 
 /// Check, before any work is done, that `dir` can be created and written: it must be
@@ -72,57 +85,81 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     }
 }
 
-/// One file to write: name inside the output directory and its producer.
+/// Files being written into an output directory under temporary names. [`Staging::commit`]
+/// renames them all; dropping an uncommitted staging removes them (and the directory, if
+/// the staging created it).
 #[derive(Debug)]
-pub enum Artifact<'a> {
-    /// A DataFrame written as Parquet.
-    Parquet(&'a str, DataFrame),
-    /// A text file.
-    Text(&'a str, String),
+pub struct Staging {
+    dir: PathBuf,
+    created: bool,
+    files: Vec<(PathBuf, PathBuf)>,
+    scratch: Vec<PathBuf>,
+    committed: bool,
 }
 
-/// Write every artifact into `dir` (created if needed) via temporary names, then
-/// rename them all. On failure, temporary files are removed and a directory this call
-/// created is removed again.
-pub fn write_all(dir: &Path, artifacts: Vec<Artifact<'_>>) -> Result<()> {
-    let created = !dir.exists();
-    std::fs::create_dir_all(dir)
-        .map_err(|e| UserError::new(format!("--out: cannot create `{}`: {e}", dir.display())))?;
-    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = (|| -> Result<()> {
-        for artifact in artifacts {
-            let (name, tmp) = match &artifact {
-                Artifact::Parquet(n, _) | Artifact::Text(n, _) => {
-                    (*n, dir.join(format!(".{n}.tmp-{}", std::process::id())))
-                }
-            };
-            temps.push((tmp.clone(), dir.join(name)));
-            match artifact {
-                Artifact::Parquet(_, mut df) => {
-                    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-                    ParquetWriter::new(file)
-                        .with_compression(ParquetCompression::Zstd(None))
-                        .finish(&mut df)
-                        .with_context(|| format!("cannot write {}", tmp.display()))?;
-                }
-                Artifact::Text(_, text) => {
-                    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-                }
-            }
-        }
-        for (tmp, fin) in &temps {
-            std::fs::rename(tmp, fin)
-                .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
-        }
+impl Staging {
+    /// Create `dir` if needed and start staging into it.
+    pub fn new(dir: &Path) -> Result<Self> {
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| UserError::new(format!("--out: cannot create `{}`: {e}", dir.display())))?;
+        Ok(Staging { dir: dir.to_path_buf(), created, files: Vec::new(), scratch: Vec::new(), committed: false })
+    }
+
+    /// A temporary path for the file that will be called `name`.
+    pub fn path(&mut self, name: &str) -> PathBuf {
+        let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        self.files.push((tmp.clone(), self.dir.join(name)));
+        tmp
+    }
+
+    /// A scratch file removed in any case (spilled results).
+    pub fn scratch(&mut self, name: &str) -> PathBuf {
+        let tmp = self.dir.join(format!(".{name}.scratch-{}", std::process::id()));
+        self.scratch.push(tmp.clone());
+        tmp
+    }
+
+    /// Write a text file.
+    pub fn text(&mut self, name: &str, text: &str) -> Result<()> {
+        let tmp = self.path(name);
+        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))
+    }
+
+    /// Write a DataFrame as Parquet.
+    pub fn parquet(&mut self, name: &str, mut df: DataFrame, compression: Compression) -> Result<()> {
+        let tmp = self.path(name);
+        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        ParquetWriter::new(file)
+            .with_compression(parquet_compression(compression))
+            .finish(&mut df)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         Ok(())
-    })();
-    if result.is_err() {
-        for (tmp, _) in &temps {
+    }
+
+    /// Rename every staged file to its final name.
+    pub fn commit(mut self) -> Result<()> {
+        for (tmp, fin) in &self.files {
+            std::fs::rename(tmp, fin).with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for s in &self.scratch {
+            let _ = std::fs::remove_file(s);
+        }
+        if self.committed {
+            return;
+        }
+        for (tmp, _) in &self.files {
             let _ = std::fs::remove_file(tmp);
         }
-        if created {
-            let _ = std::fs::remove_dir_all(dir);
+        if self.created {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-    result
 }

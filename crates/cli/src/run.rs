@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use collapse_core::engine::{self, RunOptions, RunStats};
-use collapse_core::results::{self, Collector, Summary};
-use collapse_core::spec::{self, ResolvedScenario};
+use collapse_core::engine::{self, RunOptions};
+use collapse_core::results;
+use collapse_core::spec::{self, ResolvedScenario, RunsOutput};
 use collapse_core::{CoreError, NoTheory, Path as TheoryPath, Section, registry};
 use serde_json::{Value, json};
 
+use crate::writer::RunWriter;
 use crate::{UserError, output, report};
 
 /// Read a scenario file as UTF-8 text; anything else is a user error naming the file.
@@ -86,25 +87,17 @@ pub fn validate(name_or_file: &str, sets: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Run a resolved scenario with a progress bar; the collected paths and run stats.
-pub fn simulate(s: &ResolvedScenario, threads: usize, quiet: bool) -> Result<(Vec<Option<Vec<f64>>>, RunStats)> {
-    let total = (s.cells.len() * s.replicates) as u64;
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let b = indicatif::ProgressBar::new(total);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trajectories ({eta})")
-        {
-            b.set_style(style);
-        }
-        b
-    };
-    let collector = Collector::new(s);
-    let units = engine::units(s);
-    let stats = engine::run(s, &units, RunOptions { threads, ..RunOptions::default() }, &collector, &|k| bar.inc(k as u64))?;
-    bar.finish_and_clear();
-    Ok((collector.into_paths(), stats))
+/// A progress bar on a terminal (hidden otherwise or with `--quiet`).
+fn progress_bar(quiet: bool, length: usize, what: &str) -> indicatif::ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(length as u64);
+    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {what} ({{eta}})");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Which plugins (section, kind) the scenario uses, and the crates that provide them.
@@ -134,24 +127,38 @@ fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<TheoryPath, NoTheory>>
     json!(reasons)
 }
 
-/// `collapse run`.
+/// `collapse run`: simulate, streaming every finished unit to the writer, then write the
+/// runs table from the spill, the summary, the resolved scenario and the manifest, and
+/// rename them all into place.
 pub fn run_scenario(name_or_file: &str, sets: &[String], out: Option<&Path>, threads: usize, quiet: bool) -> Result<()> {
     let s = load_scenario(name_or_file, sets)?;
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     output::check_writable(&out_dir)?;
     let scenario_text = s.to_toml()?;
     let started = Instant::now();
-    let (paths, stats) = simulate(&s, threads, quiet)?;
+    let mut staging = output::Staging::new(&out_dir)?;
+    let scratch = (s.output.runs == RunsOutput::All).then(|| staging.scratch("runs.spill"));
+    let mut writer = RunWriter::new(&s, scratch)?;
+    let bar = progress_bar(quiet, s.cells.len() * s.replicates, "trajectories");
+    let units = engine::units(&s);
+    let stats = engine::run(&s, &units, RunOptions { threads, ..RunOptions::default() }, &mut writer, &|k| bar.inc(k as u64))?;
+    bar.finish_and_clear();
     let simulation = started.elapsed().as_secs_f64();
+    let rows = writer.rows();
+    let runs_path = (s.output.runs != RunsOutput::None).then(|| staging.path("runs.parquet"));
+    let bar = progress_bar(quiet, rows, "rows written");
+    let summary = writer.finish(runs_path.as_deref(), s.output.compression, &|k| bar.inc(k as u64))?;
+    bar.finish_and_clear();
     let theory = results::predictions(&s);
-    let summary: Summary = results::summarize(&s, &paths);
-    let runs = results::runs_table(&s, &paths);
     let summary_table = results::summary_table(&s, &summary, &theory);
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "collapse".into());
-    let mut manifest = json!({
+    staging.parquet("summary.parquet", output::to_dataframe(&summary_table)?, s.output.compression)?;
+    staging.text("scenario.toml", &scenario_text)?;
+    let total = started.elapsed().as_secs_f64();
+    let manifest = json!({
         "collapse_version": env!("CARGO_PKG_VERSION"),
         "git_commit": Some(env!("COLLAPSE_GIT_COMMIT")).filter(|c| !c.is_empty()),
         "binary": binary,
@@ -164,33 +171,23 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], out: Option<&Path>, thr
         "replicates": s.replicates,
         "iterations": s.iterations,
         "factorizations": stats.factorizations,
-        "rows": {"runs": runs.rows(), "summary": summary_table.rows()},
+        "output": {"runs": s.output.runs, "compression": s.output.compression},
+        "rows": {"runs": rows, "summary": summary_table.rows()},
+        "simulation_seconds": simulation,
+        "writing_seconds": total - simulation,
         "theory_missing": theory_gaps(&s, &theory),
         "overrides": sets,
     });
-    if let Some(obj) = manifest.as_object_mut() {
-        obj.insert("simulation_seconds".into(), json!(simulation));
-    }
-    let frames = (output::to_dataframe(&runs)?, output::to_dataframe(&summary_table)?);
-    output::write_all(
-        &out_dir,
-        vec![
-            output::Artifact::Parquet("runs.parquet", frames.0),
-            output::Artifact::Parquet("summary.parquet", frames.1),
-            output::Artifact::Text("scenario.toml", scenario_text),
-            output::Artifact::Text("manifest.json", serde_json::to_string_pretty(&manifest)? + "\n"),
-        ],
-    )
-    .context("writing results")?;
+    staging.text("manifest.json", &(serde_json::to_string_pretty(&manifest)? + "\n"))?;
+    staging.commit().context("writing results")?;
     let total = started.elapsed().as_secs_f64();
     println!("{}", report::final_table(&s, &summary, &theory));
     if let Some(best) = report::best_w(&s, &summary) {
         print!("{best}");
     }
     println!(
-        "wrote {} ({} runs rows, {} summary rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
+        "wrote {} ({rows} runs rows, {} summary rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
         out_dir.display(),
-        runs.rows(),
         summary_table.rows(),
         total - simulation,
         stats.threads

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 mod common;
 
 use collapse_cli::output::read_parquet;
-use common::{f64_col, i64_col};
+use common::{f64_col, i64_col, str_col};
 
 const BASE: &str = r#"
 name = "tiny"
@@ -220,10 +220,10 @@ fn per_kind_sweeps_apply_to_their_kind_only() {
     let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = read_parquet(&out.join("summary.parquet")).unwrap();
-    let est = summary.column("estimator").unwrap().str().unwrap().clone();
+    let est = str_col(&summary, "estimator");
     let k = summary.column("estimator.k").unwrap().f64().unwrap().clone();
     let mut cells: Vec<(String, Option<i64>)> =
-        (0..summary.height()).map(|i| (est.get(i).unwrap().to_string(), k.get(i).map(|x| x as i64))).collect();
+        (0..summary.height()).map(|i| (est[i].clone().unwrap(), k.get(i).map(|x| x as i64))).collect();
     cells.sort();
     cells.dedup();
     assert_eq!(
@@ -235,11 +235,11 @@ fn per_kind_sweeps_apply_to_their_kind_only() {
     let runs = read_parquet(&out.join("runs.parquet")).unwrap();
     let (risk, rep, t, w) =
         (f64_col(&runs, "risk"), i64_col(&runs, "replicate"), i64_col(&runs, "iteration"), f64_col(&runs, "schedule.w"));
-    let est = runs.column("estimator").unwrap().str().unwrap().clone();
+    let est = str_col(&runs, "estimator");
     let k = runs.column("estimator.k").unwrap().f64().unwrap().clone();
     let mut by = std::collections::BTreeMap::new();
     for i in 0..runs.height() {
-        let label = format!("{}{:?}", est.get(i).unwrap(), k.get(i).map(|x| x as i64));
+        let label = format!("{}{:?}", est[i].as_deref().unwrap(), k.get(i).map(|x| x as i64));
         by.insert((label, rep[i], t[i], w[i].to_bits()), risk[i]);
     }
     let mut compared = 0;

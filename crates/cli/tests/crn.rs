@@ -9,7 +9,7 @@ use std::process::Command;
 mod common;
 
 use collapse_cli::output::read_parquet;
-use common::{f64_col, i64_col};
+use common::{f64_col, i64_col, str_col};
 
 const SWEEP: &str = r#"
 name = "crn"
@@ -215,9 +215,9 @@ fn extending_a_design_axis_leaves_existing_cells_unchanged() {
             f64_col(&runs, "schedule.w"),
             f64_col(&runs, "risk"),
         );
-        let cov = runs.column("covariance").unwrap().str().unwrap().clone();
+        let cov = str_col(&runs, "covariance");
         (0..runs.height())
-            .map(|i| ((n[i], cov.get(i).unwrap().to_string(), rep[i], t[i], w[i].to_bits()), risk[i].to_bits()))
+            .map(|i| ((n[i], cov[i].clone().unwrap(), rep[i], t[i], w[i].to_bits()), risk[i].to_bits()))
             .collect()
     };
     let (a, b) = (key(&small), key(&large));

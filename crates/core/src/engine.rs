@@ -3,12 +3,13 @@
 //! Work is split into units of (design group, replicate). A unit draws the group's
 //! design and signal once (lazily, through [`ReplicateData`]), factorizes the design at
 //! most once, and runs the trajectory of every cell of the group on it. Units run in
-//! parallel on a rayon pool of the requested size; each finished unit is handed to a
-//! [`Sink`] with its indices, so what is done with the results (collected in memory,
-//! streamed to Parquet, written as a shard) is the sink's business, and the output can
-//! be ordered independently of the thread count. Linear algebra inside a unit runs with
-//! the [`Par`] given in [`RunOptions`] (sequential by default: the units are the
-//! parallelism).
+//! parallel on a rayon pool of the requested size, a bounded window at a time; the
+//! finished units of a window are handed to a [`Sink`] in unit order, so a sink sees the
+//! same sequence whatever the thread count (which keeps streamed summaries and files
+//! bit-identical) and memory holds one window of results, not the run. What is done
+//! with the results (collected, streamed to Parquet, written as a shard) is the sink's
+//! business. Linear algebra inside a unit runs with the [`Par`] given in [`RunOptions`]
+//! (sequential by default: the units are the parallelism).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,11 +43,16 @@ pub struct UnitOutput {
     pub paths: Vec<CellPath>,
 }
 
-/// Where finished units go. Called from worker threads, in completion order.
-pub trait Sink: Sync {
+/// Where finished units go: called from one thread, in the order of the units given to
+/// [`run`].
+pub trait Sink: Send {
     /// Take one finished unit.
-    fn accept(&self, unit: UnitOutput) -> Result<(), CoreError>;
+    fn accept(&mut self, unit: UnitOutput) -> Result<(), CoreError>;
 }
+
+/// Units computed in parallel before their results are handed to the sink, per thread:
+/// enough to keep every thread busy across uneven units, few enough to bound memory.
+const WINDOW_PER_THREAD: usize = 8;
 
 /// How to run.
 #[derive(Debug, Clone, Copy)]
@@ -77,13 +83,14 @@ pub fn units(scenario: &ResolvedScenario) -> Vec<(usize, usize)> {
     (0..scenario.groups.len()).flat_map(|g| (0..scenario.replicates).map(move |r| (g, r))).collect()
 }
 
-/// Run `units` of a resolved scenario, handing each finished unit to `sink` and
-/// calling `progress` with the number of (cell, replicate) trajectories it finished.
+/// Run `units` of a resolved scenario, handing each finished unit to `sink` in the order
+/// of `units`, and calling `progress` with the number of (cell, replicate) trajectories
+/// each unit finished. While the sink takes one window, the next window is computed.
 pub fn run(
     scenario: &ResolvedScenario,
     units: &[(usize, usize)],
     options: RunOptions,
-    sink: &dyn Sink,
+    sink: &mut dyn Sink,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<RunStats, CoreError> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -100,14 +107,27 @@ pub fn run(
         "running scenario `{}`",
         scenario.name
     );
-    pool.install(|| {
-        units.par_iter().try_for_each(|&(g, r)| {
-            let out = run_unit(scenario, g, r, options.par, &factorizations)?;
-            let chains = out.paths.len();
-            sink.accept(out)?;
-            progress(chains);
-            Ok::<(), CoreError>(())
-        })
+    let window = (threads * WINDOW_PER_THREAD).max(1);
+    let compute = |part: &[(usize, usize)]| -> Result<Vec<UnitOutput>, CoreError> {
+        part.par_iter()
+            .map(|&(g, r)| {
+                let out = run_unit(scenario, g, r, options.par, &factorizations)?;
+                progress(out.paths.len());
+                Ok(out)
+            })
+            .collect()
+    };
+    pool.install(|| -> Result<(), CoreError> {
+        let mut done: Vec<UnitOutput> = Vec::new();
+        for part in units.chunks(window) {
+            let (next, delivered) = rayon::join(
+                || compute(part),
+                || done.drain(..).try_for_each(|u| sink.accept(u)),
+            );
+            delivered?;
+            done = next?;
+        }
+        done.drain(..).try_for_each(|u| sink.accept(u))
     })?;
     Ok(RunStats { factorizations: factorizations.load(Ordering::Relaxed), threads })
 }

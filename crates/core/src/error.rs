@@ -38,6 +38,9 @@ pub enum CoreError {
         /// The clashing name.
         name: String,
     },
+    /// Results could not be written (a sink's I/O failed).
+    #[error("writing results: {0}")]
+    Output(String),
     /// A numerical routine failed (non-convergence, non-finite values, ...).
     #[error("numerical failure in {what}: {detail}")]
     Numerical {

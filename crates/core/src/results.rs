@@ -2,8 +2,6 @@
 //! statistics computed from streamed unit results, and the theory predictions of every
 //! cell. The CLI turns tables into Parquet; this crate knows no file format.
 
-use std::sync::Mutex;
-
 use crate::api::{NoTheory, Path};
 use crate::engine::{Sink, UnitOutput};
 use crate::error::CoreError;
@@ -58,30 +56,31 @@ impl Table {
     }
 }
 
-/// A sink that keeps every unit's values in memory, indexed by (cell, replicate).
+/// A sink that keeps every unit's values in memory, indexed by (cell, replicate): the
+/// reference against which streaming sinks are tested, and the simplest way to use the
+/// engine from a library.
 #[derive(Debug)]
 pub struct Collector {
     replicates: usize,
-    paths: Mutex<Vec<Option<Vec<f64>>>>,
+    paths: Vec<Option<Vec<f64>>>,
 }
 
 impl Collector {
     /// An empty collector for `scenario`.
     pub fn new(scenario: &ResolvedScenario) -> Self {
-        Collector { replicates: scenario.replicates, paths: Mutex::new(vec![None; scenario.cells.len() * scenario.replicates]) }
+        Collector { replicates: scenario.replicates, paths: vec![None; scenario.cells.len() * scenario.replicates] }
     }
 
     /// The values of (cell, replicate), once collected: row-major (T + 1) × slots.
     pub fn into_paths(self) -> Vec<Option<Vec<f64>>> {
-        self.paths.into_inner().unwrap_or_else(|e| e.into_inner())
+        self.paths
     }
 }
 
 impl Sink for Collector {
-    fn accept(&self, unit: UnitOutput) -> Result<(), CoreError> {
-        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+    fn accept(&mut self, unit: UnitOutput) -> Result<(), CoreError> {
         for p in unit.paths {
-            paths[p.cell * self.replicates + unit.replicate] = Some(p.values);
+            self.paths[p.cell * self.replicates + unit.replicate] = Some(p.values);
         }
         Ok(())
     }
@@ -202,52 +201,87 @@ pub fn predicted(cell: &Cell, predictions: &[Result<Path, NoTheory>], t: usize, 
     predictions.get(k)?.as_ref().ok()?.get(t).copied().flatten().filter(|x| x.is_finite())
 }
 
-/// Parameter columns repeated `repeat(cell)` times per cell, with one type per column
-/// chosen over all cells (integers stay integers, numbers with nulls become reals).
+/// The type of a parameter column, chosen over all cells: integers stay integers (when
+/// every cell has one), numbers with nulls become reals, anything else is text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Every cell has an integer.
+    Int,
+    /// Numbers, possibly null.
+    Float,
+    /// Every cell has a boolean.
+    Bool,
+    /// Text (plugin names, enums, lists as JSON), possibly null.
+    Str,
+}
+
+/// The parameter columns of a scenario with their types.
+pub fn param_kinds(scenario: &ResolvedScenario) -> Vec<(String, ParamKind)> {
+    scenario
+        .column_names()
+        .into_iter()
+        .map(|name| {
+            let values: Vec<&ParamValue> =
+                scenario.cells.iter().map(|c| c.column(&name).unwrap_or(&ParamValue::Null)).collect();
+            let kind = if !values.is_empty() && values.iter().all(|v| matches!(v, ParamValue::Int(_))) {
+                ParamKind::Int
+            } else if values.iter().all(|v| matches!(v, ParamValue::Int(_) | ParamValue::Float(_) | ParamValue::Null)) {
+                ParamKind::Float
+            } else if values.iter().all(|v| matches!(v, ParamValue::Bool(_))) {
+                ParamKind::Bool
+            } else {
+                ParamKind::Str
+            };
+            (name, kind)
+        })
+        .collect()
+}
+
+/// Parameter columns repeated `repeat(cell)` times per cell.
 pub fn param_columns(scenario: &ResolvedScenario, repeat: impl Fn(usize) -> usize) -> Vec<(String, ColumnData)> {
-    let names = scenario.column_names();
-    let mut out = Vec::with_capacity(names.len());
-    for name in &names {
-        // Cells of different plugin kinds have different parameters: absent is null.
-        let values: Vec<&ParamValue> =
-            scenario.cells.iter().map(|c| c.column(name).unwrap_or(&ParamValue::Null)).collect();
-        let all_int = !values.is_empty() && values.iter().all(|v| matches!(v, ParamValue::Int(_)));
-        let all_num = values.iter().all(|v| matches!(v, ParamValue::Int(_) | ParamValue::Float(_) | ParamValue::Null));
-        let all_bool = values.iter().all(|v| matches!(v, ParamValue::Bool(_)));
-        let rows = |c: usize| repeat(c);
-        let data = if all_int {
-            ColumnData::Int(
-                values
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(c, v)| std::iter::repeat_n(if let ParamValue::Int(i) = v { *i } else { 0 }, rows(c)))
-                    .collect(),
-            )
-        } else if all_num {
-            ColumnData::Float(values.iter().enumerate().flat_map(|(c, v)| std::iter::repeat_n(v.as_f64(), rows(c))).collect())
-        } else if all_bool {
-            ColumnData::Bool(
-                values
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(c, v)| std::iter::repeat_n(matches!(v, ParamValue::Bool(true)), rows(c)))
-                    .collect(),
-            )
-        } else {
-            ColumnData::Str(
-                values
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(c, v)| {
-                        let s = if matches!(v, ParamValue::Null) { None } else { Some(v.render()) };
-                        std::iter::repeat_n(s, rows(c))
-                    })
-                    .collect(),
-            )
-        };
-        out.push((name.clone(), data));
-    }
-    out
+    param_kinds(scenario)
+        .into_iter()
+        .map(|(name, kind)| {
+            // Cells of different plugin kinds have different parameters: absent is null.
+            let value = |c: usize| scenario.cells[c].column(&name).unwrap_or(&ParamValue::Null);
+            let cells = 0..scenario.cells.len();
+            let data = match kind {
+                ParamKind::Int => ColumnData::Int(
+                    cells.flat_map(|c| std::iter::repeat_n(if let ParamValue::Int(i) = value(c) { *i } else { 0 }, repeat(c))).collect(),
+                ),
+                ParamKind::Float => ColumnData::Float(cells.flat_map(|c| std::iter::repeat_n(value(c).as_f64(), repeat(c))).collect()),
+                ParamKind::Bool => {
+                    ColumnData::Bool(cells.flat_map(|c| std::iter::repeat_n(matches!(value(c), ParamValue::Bool(true)), repeat(c))).collect())
+                }
+                ParamKind::Str => ColumnData::Str(
+                    cells
+                        .flat_map(|c| {
+                            let v = value(c);
+                            std::iter::repeat_n(if matches!(v, ParamValue::Null) { None } else { Some(v.render()) }, repeat(c))
+                        })
+                        .collect(),
+                ),
+            };
+            (name, data)
+        })
+        .collect()
+}
+
+/// Where each of the scenario's metric columns sits in `cell`'s slots: (value, exact twin).
+pub fn metric_positions(scenario_metrics: &[(String, bool)], cell: &Cell) -> Vec<(Option<usize>, Option<usize>)> {
+    scenario_metrics
+        .iter()
+        .map(|(name, _)| {
+            let mut j = 0;
+            for m in &cell.plan.metrics {
+                if &m.metric.name == name {
+                    return (Some(j), m.exact.then_some(j + 1));
+                }
+                j += 1 + usize::from(m.exact);
+            }
+            (None, None)
+        })
+        .collect()
 }
 
 /// `runs` table: one row per (cell, replicate, iteration), from collected paths.
@@ -260,20 +294,7 @@ pub fn runs_table(scenario: &ResolvedScenario, paths: &[Option<Vec<f64>>]) -> Ta
     // Per metric: values and exact twins.
     let mut metric_cols: Vec<[Vec<Option<f64>>; 2]> = metrics.iter().map(|_| Default::default()).collect();
     for cell in &scenario.cells {
-        // Where each scenario metric sits in this cell's slots.
-        let positions: Vec<(Option<usize>, Option<usize>)> = metrics
-            .iter()
-            .map(|(name, _)| {
-                let mut j = 0;
-                for m in &cell.plan.metrics {
-                    if &m.metric.name == name {
-                        return (Some(j), m.exact.then_some(j + 1));
-                    }
-                    j += 1 + usize::from(m.exact);
-                }
-                (None, None)
-            })
-            .collect();
+        let positions = metric_positions(&metrics, cell);
         let slots = cell.plan.slots();
         for r in 0..scenario.replicates {
             let Some(values) = &paths[cell.index * scenario.replicates + r] else { continue };

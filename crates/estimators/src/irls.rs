@@ -15,6 +15,9 @@ const WHAT: &str = "irls";
 const ARMIJO: f64 = 1e-4;
 /// Step halvings tried before the line search fails (α down to 2⁻⁶⁰).
 const MAX_HALVINGS: usize = 60;
+/// A Newton step that moves some linear predictor by more than this fraction of
+/// 1 + max|η| while the objective is flat is running off along a separating direction.
+const RUNNING_OFF: f64 = 1e-3;
 /// Consecutive Newton steps with a saturated row and a growing ‖β‖ that count as
 /// separation (λ = 0).
 const SEPARATION_STEPS: usize = 5;
@@ -54,8 +57,9 @@ const SEPARATION_STEPS: usize = 5;
 /// for 5 consecutive steps some row's fitted mean equals its label to machine precision
 /// (|y − μ| and b'' both ≤ 2⁻⁵³: |η| ≳ 36.7 for Bernoulli) while ‖β‖ keeps growing, when
 /// F is flat to working precision along a step that still moves η, or when XᵀWX becomes
-/// numerically singular (which also means rank(X) < p); a failed line search; no convergence within `max_iterations`; non-finite values. With λ > 0 the
-/// objective is strongly convex and the minimiser always exists.
+/// numerically singular (which also means rank(X) < p); a failed line search; no
+/// convergence within `max_iterations`; non-finite values. With λ > 0 the objective is
+/// strongly convex and the minimiser always exists.
 ///
 /// Reference: McCullagh & Nelder (1989), *Generalized Linear Models*, 2nd ed., Chapman &
 /// Hall, §2.5 (IRLS); Boyd & Vandenberghe (2004), *Convex Optimization*, §9.5 (Newton
@@ -177,7 +181,7 @@ fn newton_step(h: Mat<f64>, g: &Col<f64>, par: Par) -> Result<Option<(Col<f64>, 
         solve_upper_triangular_in_place(l.transpose(), z.as_mut(), par);
         return Ok(Some((Col::from_fn(p, |i| -z[(i, 0)]), decrement)));
     }
-    // Fallback: H = Q diag(μ) Qᵀ (eigenvalues ascending).
+    // Fallback: H = Q diag(ν) Qᵀ (eigenvalues ascending).
     let (values, vectors) = symmetric_eigen(h.as_ref(), par)?;
     let (Some(&lo), Some(&hi)) = (values.first(), values.last()) else {
         return Ok(Some((Col::zeros(0), 0.0)));
@@ -272,9 +276,13 @@ impl Irls {
                 (b, e, ft)
             };
             // Near a separating direction F flattens and Λ² → 0 while the step keeps moving
-            // the linear predictors by O(1): such a fit has not converged.
+            // the linear predictors by O(1): such a fit has not converged (`moves`), and if
+            // F stops decreasing there, it is running off to infinity (`runs_off`, a coarse
+            // threshold that rounding in an ill-conditioned but converged fit cannot reach).
             let eta_scale = 1.0 + eta.iter().fold(0.0, |m: f64, e| m.max(e.abs()));
-            let moves = xd.iter().any(|d| d.abs() > self.tolerance.sqrt() * eta_scale);
+            let eta_step = xd.iter().fold(0.0, |m: f64, d| m.max(d.abs()));
+            let moves = eta_step > self.tolerance.sqrt() * eta_scale;
+            let runs_off = eta_step > RUNNING_OFF * eta_scale;
             if 0.5 * decrement <= self.tolerance * scale && !moves {
                 // Converged: the last full step brings β to about (Λ²)² of the optimum.
                 let (b, _, ft) = trial(1.0);
@@ -295,10 +303,10 @@ impl Irls {
                 // No decrease at all: F is flat to working precision along the Newton
                 // direction. Converged, unless the direction still moves the fit (the
                 // signature of separation) or something else is wrong.
-                if !moves && 0.5 * decrement <= 64.0 * f64::EPSILON * scale {
+                if !runs_off && 0.5 * decrement <= 64.0 * f64::EPSILON * scale {
                     return Ok(beta);
                 }
-                if self.lambda == 0.0 && (moves || any_saturated(&eta)) {
+                if self.lambda == 0.0 && (runs_off || any_saturated(&eta)) {
                     return Err(self.separation(beta.norm_l2()));
                 }
                 return Err(CoreError::numerical(

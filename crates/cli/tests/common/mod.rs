@@ -12,3 +12,10 @@ pub fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {
 pub fn i64_col(df: &DataFrame, name: &str) -> Vec<i64> {
     df.column(name).unwrap().i64().unwrap().to_vec().into_iter().map(|x| x.unwrap()).collect()
 }
+
+/// A text column (plain or categorical) as strings.
+pub fn str_col(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    let c = df.column(name).unwrap().cast(&polars::prelude::DataType::String).unwrap();
+    let s = c.str().unwrap();
+    (0..s.len()).map(|i| s.get(i).map(str::to_string)).collect()
+}

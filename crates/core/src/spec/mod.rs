@@ -45,8 +45,51 @@ pub use schema::scenario_schema;
 pub use value::{ParamValue, json_to_toml, toml_to_json};
 
 /// Top-level keys that are not plugin sections.
-pub const HEADER_KEYS: [&str; 7] =
-    ["name", "description", "seed", "replicates", "iterations", "common_random_numbers", "design"];
+pub const HEADER_KEYS: [&str; 8] =
+    ["name", "description", "seed", "replicates", "iterations", "common_random_numbers", "design", "output"];
+
+/// Which rows of the runs table a run writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunsOutput {
+    /// Every iteration of every (cell, replicate).
+    #[default]
+    All,
+    /// Only the final iteration.
+    Final,
+    /// No runs table: the summary only.
+    None,
+}
+
+/// The compression of the Parquet files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    /// Zstandard (the default: small files, fast).
+    #[default]
+    Zstd,
+    /// LZ4 (fastest to write and read).
+    Lz4,
+    /// Snappy (the most widely supported by old readers).
+    Snappy,
+    /// Gzip.
+    Gzip,
+    /// No compression.
+    Uncompressed,
+}
+
+/// The `[output]` table: what a run writes. It changes no number, only which files and
+/// rows are written and how they are compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// `all` (every iteration), `final` (only the last iteration) or `none` (summary only).
+    #[serde(default)]
+    pub runs: RunsOutput,
+    /// Parquet compression: `zstd`, `lz4`, `snappy`, `gzip` or `uncompressed`.
+    #[serde(default)]
+    pub compression: Compression,
+}
 
 /// Every top-level key of a scenario file.
 pub fn top_level_keys() -> Vec<&'static str> {
@@ -190,6 +233,8 @@ pub struct ResolvedScenario {
     pub cells: Vec<Cell>,
     /// Design groups (one per cell without common random numbers).
     pub groups: Vec<Group>,
+    /// What the run writes.
+    pub output: OutputSpec,
     /// The scenario as TOML after overrides, with defaults filled in.
     pub resolved: toml::Table,
 }

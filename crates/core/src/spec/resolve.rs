@@ -10,7 +10,7 @@ use crate::registry::{self, AnyPlugin, Section};
 use crate::rng::content_hash;
 use crate::spec::grid::{self, CellSpec, Template};
 use crate::spec::value::{ParamValue, json_to_toml, toml_to_json};
-use crate::spec::{Cell, Group, Plugins, ResolvedScenario, Sizes, top_level_keys};
+use crate::spec::{Cell, Group, OutputSpec, Plugins, ResolvedScenario, Sizes, top_level_keys};
 
 /// Largest number of iterations.
 pub const MAX_ITERATIONS: usize = 10_000_000;
@@ -24,6 +24,7 @@ struct Header {
     replicates: usize,
     iterations: usize,
     common_random_numbers: bool,
+    output: OutputSpec,
 }
 
 /// Validate and expand a parsed scenario into cells.
@@ -48,6 +49,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         axes: template.axes,
         cells,
         groups,
+        output: header.output,
         resolved,
     })
 }
@@ -103,7 +105,12 @@ fn read_header(root: &Map<String, Value>) -> Result<Header, CoreError> {
         Some(Value::Bool(b)) => *b,
         Some(v) => return Err(CoreError::config("common_random_numbers", format!("must be true or false, got {v}"))),
     };
-    Ok(Header { name, description, seed, replicates, iterations, common_random_numbers })
+    let output: OutputSpec = match root.get("output") {
+        None => OutputSpec::default(),
+        Some(v @ Value::Object(_)) => registry::deserialize_strict(v).map_err(|e| e.in_section("output"))?,
+        Some(v) => return Err(CoreError::config("output", format!("must be a table ([output]), got {v}"))),
+    };
+    Ok(Header { name, description, seed, replicates, iterations, common_random_numbers, output })
 }
 
 /// Name a plugin's build error by the table the parameter came from: `estimator.lambda`,
@@ -304,6 +311,8 @@ fn write_back(table: &toml::Table, header: &Header, template: &Template, cells: 
         CoreError::config("seed", "must be at most 9223372036854775807 to be written back as TOML")
     })?));
     resolved.insert("common_random_numbers".into(), toml::Value::Boolean(header.common_random_numbers));
+    let output = serde_json::to_value(header.output).map_err(|e| CoreError::config("output", e.to_string()))?;
+    resolved.insert("output".into(), json_to_toml(&output, "output")?);
     let Some(first) = cells.first() else { return Ok(resolved) };
     for input in &template.sections {
         let [kind] = input.kinds.as_slice() else { continue };

@@ -129,6 +129,7 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
         "iterations": {"type": "integer", "minimum": 0, "description": "Refits after the first fit t = 0."},
         "common_random_numbers": {"type": "boolean", "default": true, "description": "Cells that differ only in estimator/schedule/protocol parameters share designs, signals and noise draws per replicate, and one factorization."},
         "design": design,
+        "output": inline_schema::<crate::spec::OutputSpec>(),
     });
     for &section in Section::ALL {
         let v = variants(section, &mut defs)?;
@@ -145,4 +146,16 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
         "properties": properties,
         "$defs": defs,
     }))
+}
+
+/// The schema of `T` with its sub-schemas inlined (no `$defs` to hoist).
+fn inline_schema<T: schemars::JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut v = serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("$schema");
+    }
+    v
 }
