@@ -101,6 +101,13 @@ enum Command {
         /// No progress bar (the results table is still printed).
         #[arg(long, short)]
         quiet: bool,
+        /// Which runs rows to write: every iteration, only the final one, or none (summary
+        /// only). Same as `--set output.runs=...`.
+        #[arg(long, value_parser = ["all", "final", "none"])]
+        runs: Option<String>,
+        /// Parquet compression. Same as `--set output.compression=...`.
+        #[arg(long, value_parser = ["zstd", "lz4", "snappy", "gzip", "uncompressed"])]
+        compression: Option<String>,
     },
     /// Paired comparison along a swept parameter: differences between neighbouring values
     /// with paired standard errors, and the argmin with a bootstrap interval.
@@ -208,8 +215,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Validate(args) => run::validate(&args.scenario, &args.set),
-        Command::Run { scenario, out, threads, quiet } => {
-            run::run_scenario(&scenario.scenario, &scenario.set, out.as_deref(), threads.map(usize::from).unwrap_or(0), quiet)
+        Command::Run { scenario, out, threads, quiet, runs, compression } => {
+            let mut sets = scenario.set.clone();
+            sets.extend(runs.map(|r| format!("output.runs={r}")));
+            sets.extend(compression.map(|c| format!("output.compression={c}")));
+            run::run_scenario(&scenario.scenario, &sets, out.as_deref(), threads.map(usize::from).unwrap_or(0), quiet)
         }
         Command::Compare { dir, param, metric, iteration, bootstrap } => {
             let runs = compare::load(&dir)?;
