@@ -19,7 +19,10 @@ fn catalog(kind: &str) -> Result<Vec<PluginInfo>> {
     }
     match Section::parse(t) {
         Some(section) => Ok(section.catalog()?),
-        None => Err(UserError::new(format!("KIND: unknown plugin kind `{kind}`; allowed: {}", kind_names().join(", "))).into()),
+        None => {
+            Err(UserError::new(format!("KIND: unknown plugin kind `{kind}`; allowed: {}", kind_names().join(", ")))
+                .into())
+        }
     }
 }
 
@@ -113,14 +116,16 @@ pub fn describe(kind: &str, name: &str) -> Result<()> {
         Some(props) if !props.is_empty() => {
             for (k, v) in props {
                 let prop = property_schema(&p.schema, v);
-                let ty = prop.get("type").map(|t| t.to_string().replace('"', "")).unwrap_or_else(|| "see schema".into());
+                let ty =
+                    prop.get("type").map(|t| t.to_string().replace('"', "")).unwrap_or_else(|| "see schema".into());
                 let default = if required.contains(&k.as_str()) {
                     "required".to_string()
                 } else {
                     v.get("default").map(|d| format!("default {d}")).unwrap_or_else(|| "optional".into())
                 };
                 let range = allowed(&p.schema, prop);
-                let desc = v.get("description").or_else(|| prop.get("description")).and_then(Value::as_str).unwrap_or("");
+                let desc =
+                    v.get("description").or_else(|| prop.get("description")).and_then(Value::as_str).unwrap_or("");
                 println!(
                     "  {k}: {ty}, {default}{}\n      {desc}",
                     if range.is_empty() { String::new() } else { format!(", {}", range.join(", ")) }

@@ -85,7 +85,9 @@ pub fn metric_columns(runs: &DataFrame) -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .filter(|n| {
-            !is_parameter_column(n) && !["cell", "replicate", "iteration", "w"].contains(&n.as_str()) && !n.ends_with("_exact")
+            !is_parameter_column(n)
+                && !["cell", "replicate", "iteration", "w"].contains(&n.as_str())
+                && !n.ends_with("_exact")
         })
         .collect()
 }
@@ -231,7 +233,15 @@ pub fn render(c: &Comparison, param: &str) -> String {
     for step in &c.steps {
         if current != Some(&step.group) {
             let _ = writeln!(s, "{}", if step.group.is_empty() { "all cells:" } else { &step.group });
-            let _ = writeln!(s, "  {:>10} → {:<10} {:>14} {:>12} {:>8}", param, param, format!("Δ {metric}"), "paired se", "z");
+            let _ = writeln!(
+                s,
+                "  {:>10} → {:<10} {:>14} {:>12} {:>8}",
+                param,
+                param,
+                format!("Δ {metric}"),
+                "paired se",
+                "z"
+            );
             current = Some(&step.group);
         }
         let _ = writeln!(

@@ -140,7 +140,8 @@ impl Staging {
     /// Rename every staged file to its final name.
     pub fn commit(mut self) -> Result<()> {
         for (tmp, fin) in &self.files {
-            std::fs::rename(tmp, fin).with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
+            std::fs::rename(tmp, fin)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), fin.display()))?;
         }
         self.committed = true;
         Ok(())

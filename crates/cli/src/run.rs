@@ -17,9 +17,16 @@ use crate::{UserError, output, report};
 
 /// Read a scenario file as UTF-8 text; anything else is a user error naming the file.
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| UserError::new(format!("cannot read scenario file `{}`: {e}", path.display())))?;
-    String::from_utf8(bytes)
-        .map_err(|e| UserError::new(format!("scenario file `{}` is not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to())).into())
+    let bytes = std::fs::read(path)
+        .map_err(|e| UserError::new(format!("cannot read scenario file `{}`: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        UserError::new(format!(
+            "scenario file `{}` is not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+        .into()
+    })
 }
 
 /// A hint for a plugin that this binary does not know but a saved run's manifest names.
@@ -40,7 +47,10 @@ fn manifest_hint(file: &Path, e: &CoreError) -> Option<String> {
 pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScenario> {
     let path = Path::new(name_or_file);
     let (text, origin, file) = if path.is_dir() {
-        return Err(UserError::new(format!("`{name_or_file}` is a directory; give a scenario file (TOML) or a registered scenario name")).into());
+        return Err(UserError::new(format!(
+            "`{name_or_file}` is a directory; give a scenario file (TOML) or a registered scenario name"
+        ))
+        .into());
     } else if path.is_file() {
         (read_text(path)?, name_or_file.to_string(), Some(path))
     } else if name_or_file.ends_with(".toml") || name_or_file.contains(std::path::MAIN_SEPARATOR) {
@@ -130,7 +140,13 @@ fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<TheoryPath, NoTheory>>
 /// `collapse run`: simulate, streaming every finished unit to the writer, then write the
 /// runs table from the spill, the summary, the resolved scenario and the manifest, and
 /// rename them all into place.
-pub fn run_scenario(name_or_file: &str, sets: &[String], out: Option<&Path>, threads: usize, quiet: bool) -> Result<()> {
+pub fn run_scenario(
+    name_or_file: &str,
+    sets: &[String],
+    out: Option<&Path>,
+    threads: usize,
+    quiet: bool,
+) -> Result<()> {
     let s = load_scenario(name_or_file, sets)?;
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     output::check_writable(&out_dir)?;
@@ -141,7 +157,8 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], out: Option<&Path>, thr
     let mut writer = RunWriter::new(&s, scratch)?;
     let bar = progress_bar(quiet, s.cells.len() * s.replicates, "trajectories");
     let units = engine::units(&s);
-    let stats = engine::run(&s, &units, RunOptions { threads, ..RunOptions::default() }, &mut writer, &|k| bar.inc(k as u64))?;
+    let stats =
+        engine::run(&s, &units, RunOptions { threads, ..RunOptions::default() }, &mut writer, &|k| bar.inc(k as u64))?;
     bar.finish_and_clear();
     let simulation = started.elapsed().as_secs_f64();
     let rows = writer.rows();

@@ -40,7 +40,9 @@ fn label(s: &ResolvedScenario, c: usize, skip: &[&str]) -> String {
         .axes
         .iter()
         .zip(&s.cells[c].coordinates)
-        .filter(|(a, v)| !v.is_null() && !skip.iter().any(|k| a.column() == *k || (k.ends_with('.') && a.column().starts_with(k))))
+        .filter(|(a, v)| {
+            !v.is_null() && !skip.iter().any(|k| a.column() == *k || (k.ends_with('.') && a.column().starts_with(k)))
+        })
         .map(|(a, v)| format!("{}={}", a.column(), v))
         .collect();
     if parts.is_empty() { "all cells".to_string() } else { parts.join(", ") }
@@ -60,7 +62,17 @@ struct Columns {
 
 impl Columns {
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, c: usize, l: &str, lambda: Option<f64>, w: Option<f64>, v: Option<f64>, ws: Option<f64>, vs: Option<f64>, reason: Option<String>) {
+    fn push(
+        &mut self,
+        c: usize,
+        l: &str,
+        lambda: Option<f64>,
+        w: Option<f64>,
+        v: Option<f64>,
+        ws: Option<f64>,
+        vs: Option<f64>,
+        reason: Option<String>,
+    ) {
         self.cell.push(c as i64);
         self.label.push(Some(l.to_string()));
         self.lambda.push(lambda);
@@ -106,7 +118,11 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
     match opts.curve {
         None => {
             let width = (0..s.cells.len()).map(|c| label(s, c, &[]).chars().count()).max().unwrap_or(0).max(10);
-            let _ = writeln!(out, "{:>5}  {:<width$} {:>10} {:>8} {:>12} {:>8} {:>12}", "cell", "parameters", "lambda", "w", "limit", "w*", "limit(w*)");
+            let _ = writeln!(
+                out,
+                "{:>5}  {:<width$} {:>10} {:>8} {:>12} {:>8} {:>12}",
+                "cell", "parameters", "lambda", "w", "limit", "w*", "limit(w*)"
+            );
             for (c, theory) in theories.iter().enumerate() {
                 let cell = &s.cells[c];
                 let l = label(s, c, &[]);
@@ -122,7 +138,9 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 };
                 let limit = theory.limit(w).map_err(err);
                 let best = theory.optimal_weight().map_err(err);
-                let show = |x: &Result<f64, String>| x.as_ref().map(|v| format!("{v:>12.6}")).unwrap_or_else(|_| format!("{:>12}", "-"));
+                let show = |x: &Result<f64, String>| {
+                    x.as_ref().map(|v| format!("{v:>12.6}")).unwrap_or_else(|_| format!("{:>12}", "-"))
+                };
                 let (ws, vs) = match &best {
                     Ok((a, b)) => (format!("{a:>8.4}"), format!("{b:>12.6}")),
                     Err(_) => (format!("{:>8}", "-"), format!("{:>12}", "-")),
@@ -133,7 +151,16 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 if let Some(r) = &reason {
                     let _ = writeln!(out, "       note: {r}");
                 }
-                cols.push(c, &l, lambda, Some(w), limit.ok(), best.as_ref().ok().map(|b| b.0), best.as_ref().ok().map(|b| b.1), reason);
+                cols.push(
+                    c,
+                    &l,
+                    lambda,
+                    Some(w),
+                    limit.ok(),
+                    best.as_ref().ok().map(|b| b.0),
+                    best.as_ref().ok().map(|b| b.1),
+                    reason,
+                );
             }
         }
         Some(Curve::Lambda) => {
@@ -165,7 +192,8 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 if curve.is_empty() {
                     continue;
                 }
-                let (wmin, wmax) = ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w)));
+                let (wmin, wmax) =
+                    ws.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &w| (lo.min(w), hi.max(w)));
                 let dips = ws.windows(2).filter(|p| p[1] < p[0] - 1e-9).count();
                 let _ = writeln!(
                     out,
@@ -216,10 +244,20 @@ pub fn theory(s: &ResolvedScenario, opts: &TheoryOptions) -> Result<(String, Tab
                 for (k, &w) in grid.iter().enumerate() {
                     let v = theory.limit(w).map_err(err);
                     if k % step == 0 || k == n - 1 {
-                        let shown = v.as_ref().map(|x| format!("{x:>12.6}")).unwrap_or_else(|r| format!("  no theory: {r}"));
+                        let shown =
+                            v.as_ref().map(|x| format!("{x:>12.6}")).unwrap_or_else(|r| format!("  no theory: {r}"));
                         let _ = writeln!(out, "  {w:>8.4} {shown}");
                     }
-                    cols.push(c, &l, lambda, Some(w), v.as_ref().ok().copied(), best.map(|b| b.0), best.map(|b| b.1), v.err());
+                    cols.push(
+                        c,
+                        &l,
+                        lambda,
+                        Some(w),
+                        v.as_ref().ok().copied(),
+                        best.map(|b| b.0),
+                        best.map(|b| b.1),
+                        v.err(),
+                    );
                 }
             }
         }

@@ -214,7 +214,10 @@ fn bad_input_exits_2_names_the_field_and_writes_nothing() {
 #[test]
 fn per_kind_sweeps_apply_to_their_kind_only() {
     let dir = tempfile::tempdir().unwrap();
-    let text = BASE.replace("kind = \"ridge\"\nlambda = [0.0, 0.5]", "kind = [\"pcr\", \"min-norm\"]\n[estimator.pcr]\nk = [5, 20]");
+    let text = BASE.replace(
+        "kind = \"ridge\"\nlambda = [0.0, 0.5]",
+        "kind = [\"pcr\", \"min-norm\"]\n[estimator.pcr]\nk = [5, 20]",
+    );
     let scenario = write_scenario(dir.path(), &text);
     let out = dir.path().join("out");
     let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
@@ -233,8 +236,12 @@ fn per_kind_sweeps_apply_to_their_kind_only() {
     );
     // pcr at k = 20 = rank(X) (n = 20 < p) is min-norm: identical risks, draw for draw.
     let runs = read_parquet(&out.join("runs.parquet")).unwrap();
-    let (risk, rep, t, w) =
-        (f64_col(&runs, "risk"), i64_col(&runs, "replicate"), i64_col(&runs, "iteration"), f64_col(&runs, "schedule.w"));
+    let (risk, rep, t, w) = (
+        f64_col(&runs, "risk"),
+        i64_col(&runs, "replicate"),
+        i64_col(&runs, "iteration"),
+        f64_col(&runs, "schedule.w"),
+    );
     let est = str_col(&runs, "estimator");
     let k = runs.column("estimator.k").unwrap().f64().unwrap().clone();
     let mut by = std::collections::BTreeMap::new();
@@ -253,9 +260,14 @@ fn per_kind_sweeps_apply_to_their_kind_only() {
     assert_eq!(compared, 2 * 6 * 5);
     // An invalid value in the kind's table is named by its real path.
     let out = dir.path().join("bad");
-    let o = run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "estimator.pcr.k=[5,50]"]);
+    let o =
+        run(&["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "estimator.pcr.k=[5,50]"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("estimator.pcr.k: must be at most min(design.n, design.p) = 20, got 50"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("estimator.pcr.k: must be at most min(design.n, design.p) = 20, got 50"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 }
 

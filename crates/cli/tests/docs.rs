@@ -26,8 +26,7 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
 /// forms `docs/x.md §3, §4` and `§2–§3` that continue the same file.
 fn citations(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let bytes: Vec<char> = text.chars().collect();
-    let s: String = bytes.iter().collect();
+    let s = text;
     let mut search = 0;
     while let Some(pos) = s[search..].find(".md §") {
         let at = search + pos;
@@ -35,8 +34,7 @@ fn citations(text: &str) -> Vec<(String, String)> {
         let stem_start = s[..at].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map(|i| i + 1).unwrap_or(0);
         let stem = s[stem_start..at].to_string();
         let mut rest = &s[at + ".md ".len()..];
-        loop {
-            let Some(tail) = rest.strip_prefix('§') else { break };
+        while let Some(tail) = rest.strip_prefix('§') {
             let number: String = tail.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
             let number = number.trim_end_matches('.').to_string();
             if number.is_empty() {

@@ -109,7 +109,8 @@ fn reference(text: &str) -> (DataFrame, DataFrame) {
     use collapse_schedules as _;
     let s = collapse_core::resolve(&collapse_core::parse(text, "test").unwrap()).unwrap();
     let mut sink = Collector::new(&s);
-    engine::run(&s, &engine::units(&s), RunOptions { threads: 1, ..RunOptions::default() }, &mut sink, &|_| {}).unwrap();
+    engine::run(&s, &engine::units(&s), RunOptions { threads: 1, ..RunOptions::default() }, &mut sink, &|_| {})
+        .unwrap();
     let paths = sink.into_paths();
     let runs = to_dataframe(&results::runs_table(&s, &paths)).unwrap();
     let summary = results::summary_table(&s, &results::summarize(&s, &paths), &results::predictions(&s));
@@ -183,7 +184,8 @@ fn a_killed_run_leaves_no_final_file() {
     // Wait until the run is under way (its spill exists), then kill it.
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(60) {
-        let spilled = std::fs::read_dir(&out).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains("spill")));
+        let spilled =
+            std::fs::read_dir(&out).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains("spill")));
         if spilled.unwrap_or(false) {
             break;
         }
@@ -193,7 +195,8 @@ fn a_killed_run_leaves_no_final_file() {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success(), "the run finished before it could be killed; make it bigger");
-    let names: Vec<String> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.is_empty());
     for n in &names {
         assert!(n.starts_with('.'), "a killed run left `{n}` under a final name");

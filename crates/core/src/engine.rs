@@ -120,10 +120,7 @@ pub fn run(
     pool.install(|| -> Result<(), CoreError> {
         let mut done: Vec<UnitOutput> = Vec::new();
         for part in units.chunks(window) {
-            let (next, delivered) = rayon::join(
-                || compute(part),
-                || done.drain(..).try_for_each(|u| sink.accept(u)),
-            );
+            let (next, delivered) = rayon::join(|| compute(part), || done.drain(..).try_for_each(|u| sink.accept(u)));
             delivered?;
             done = next?;
         }

@@ -189,7 +189,12 @@ impl Bounds {
     /// The bounds stated in a (property) schema.
     pub fn of(schema: &Value) -> Bounds {
         let get = |k: &str| schema.get(k).and_then(Value::as_f64);
-        Bounds { min: get("minimum"), max: get("maximum"), exclusive_min: get("exclusiveMinimum"), exclusive_max: get("exclusiveMaximum") }
+        Bounds {
+            min: get("minimum"),
+            max: get("maximum"),
+            exclusive_min: get("exclusiveMinimum"),
+            exclusive_max: get("exclusiveMaximum"),
+        }
     }
 
     /// True when no bound is declared.
@@ -383,7 +388,11 @@ fn infos<T: ?Sized + Registered>() -> Result<Vec<PluginInfo>, CoreError> {
         .collect())
 }
 
-fn build_in<T: ?Sized + Registered>(kind: &str, params: &Map<String, Value>, ctx: &BuildContext) -> Result<Built<T>, CoreError> {
+fn build_in<T: ?Sized + Registered>(
+    kind: &str,
+    params: &Map<String, Value>,
+    ctx: &BuildContext,
+) -> Result<Built<T>, CoreError> {
     let plugin = lookup::<T>(kind)?;
     (plugin.build)(&Value::Object(params.clone()), ctx)
 }

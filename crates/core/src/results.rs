@@ -127,7 +127,11 @@ impl Summary {
     /// Empty statistics for `scenario`.
     pub fn new(scenario: &ResolvedScenario) -> Self {
         Summary {
-            stats: scenario.cells.iter().map(|c| vec![Running::default(); c.plan.slots() * (c.iterations + 1)]).collect(),
+            stats: scenario
+                .cells
+                .iter()
+                .map(|c| vec![Running::default(); c.plan.slots() * (c.iterations + 1)])
+                .collect(),
             slots: scenario.cells.iter().map(|c| c.plan.slots()).collect(),
         }
     }
@@ -247,17 +251,28 @@ pub fn param_columns(scenario: &ResolvedScenario, repeat: impl Fn(usize) -> usiz
             let cells = 0..scenario.cells.len();
             let data = match kind {
                 ParamKind::Int => ColumnData::Int(
-                    cells.flat_map(|c| std::iter::repeat_n(if let ParamValue::Int(i) = value(c) { *i } else { 0 }, repeat(c))).collect(),
+                    cells
+                        .flat_map(|c| {
+                            std::iter::repeat_n(if let ParamValue::Int(i) = value(c) { *i } else { 0 }, repeat(c))
+                        })
+                        .collect(),
                 ),
-                ParamKind::Float => ColumnData::Float(cells.flat_map(|c| std::iter::repeat_n(value(c).as_f64(), repeat(c))).collect()),
-                ParamKind::Bool => {
-                    ColumnData::Bool(cells.flat_map(|c| std::iter::repeat_n(matches!(value(c), ParamValue::Bool(true)), repeat(c))).collect())
+                ParamKind::Float => {
+                    ColumnData::Float(cells.flat_map(|c| std::iter::repeat_n(value(c).as_f64(), repeat(c))).collect())
                 }
+                ParamKind::Bool => ColumnData::Bool(
+                    cells
+                        .flat_map(|c| std::iter::repeat_n(matches!(value(c), ParamValue::Bool(true)), repeat(c)))
+                        .collect(),
+                ),
                 ParamKind::Str => ColumnData::Str(
                     cells
                         .flat_map(|c| {
                             let v = value(c);
-                            std::iter::repeat_n(if matches!(v, ParamValue::Null) { None } else { Some(v.render()) }, repeat(c))
+                            std::iter::repeat_n(
+                                if matches!(v, ParamValue::Null) { None } else { Some(v.render()) },
+                                repeat(c),
+                            )
                         })
                         .collect(),
                 ),
@@ -343,11 +358,7 @@ pub fn summarize(scenario: &ResolvedScenario, paths: &[Option<Vec<f64>>]) -> Sum
 
 /// `summary` table: one row per (cell, iteration), with per metric `<m>_mean`,
 /// `<m>_se`, `<m>_theory`, and where planned `<m>_exact_mean` and `<m>_z_exact`.
-pub fn summary_table(
-    scenario: &ResolvedScenario,
-    summary: &Summary,
-    theory: &[Vec<Result<Path, NoTheory>>],
-) -> Table {
+pub fn summary_table(scenario: &ResolvedScenario, summary: &Summary, theory: &[Vec<Result<Path, NoTheory>>]) -> Table {
     let metrics = scenario.metric_names();
     let mut cell_col = Vec::new();
     let mut iteration = Vec::new();

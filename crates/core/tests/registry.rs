@@ -6,9 +6,7 @@
 
 use collapse_core::faer::Col;
 use collapse_core::registry;
-use collapse_core::{
-    BuildContext, CellView, CoreError, Estimator, FitInput, ParamError, Params, Schedule, Section,
-};
+use collapse_core::{BuildContext, CellView, CoreError, Estimator, FitInput, ParamError, Params, Schedule, Section};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -486,8 +486,18 @@ impl Params for Ar1Params {
 
 collapse_core::register!(CovariancePlugin, IsotropicParams, "isotropic", "Σ = I");
 collapse_core::register!(CovariancePlugin, DiagonalParams, "diagonal", "Σ = diag(τ) with explicit eigenvalues");
-collapse_core::register!(CovariancePlugin, SpikedParams, "spiked", "Σ = I + Σ_k h_k e_k e_kᵀ (spikes on the first axes)");
-collapse_core::register!(CovariancePlugin, PowerLawCovParams, "power-law", "Eigenvalues ∝ k^(−α), trace normalised to p");
+collapse_core::register!(
+    CovariancePlugin,
+    SpikedParams,
+    "spiked",
+    "Σ = I + Σ_k h_k e_k e_kᵀ (spikes on the first axes)"
+);
+collapse_core::register!(
+    CovariancePlugin,
+    PowerLawCovParams,
+    "power-law",
+    "Eigenvalues ∝ k^(−α), trace normalised to p"
+);
 collapse_core::register!(CovariancePlugin, EquicorrelatedParams, "equicorrelated", "Σ = (1−ρ)I + ρ11ᵀ");
 collapse_core::register!(CovariancePlugin, Ar1Params, "ar1", "Σ_ij = ρ^|i−j| (AR(1) / Kac–Murdock–Szegő)");
 
@@ -608,12 +618,17 @@ mod tests {
 
     #[test]
     fn invalid_parameters_are_rejected_with_their_field() {
-        let e = |r: Result<Box<dyn Covariance>, collapse_core::CoreError>| r.unwrap_err().field().unwrap_or_default().to_string();
+        let e = |r: Result<Box<dyn Covariance>, collapse_core::CoreError>| {
+            r.unwrap_err().field().unwrap_or_default().to_string()
+        };
         assert_eq!(e(SpikedParams { spikes: vec![] }.checked_build(&ctx(4))), "spikes");
         assert_eq!(e(SpikedParams { spikes: vec![1.0; 5] }.checked_build(&ctx(4))), "spikes");
         assert_eq!(e(SpikedParams { spikes: vec![-1.5] }.checked_build(&ctx(4))), "spikes[0]");
         assert_eq!(e(DiagonalParams { eigenvalues: vec![1.0; 3] }.checked_build(&ctx(4))), "eigenvalues");
-        assert_eq!(e(DiagonalParams { eigenvalues: vec![1.0, 0.0, 1.0, 1.0] }.checked_build(&ctx(4))), "eigenvalues[1]");
+        assert_eq!(
+            e(DiagonalParams { eigenvalues: vec![1.0, 0.0, 1.0, 1.0] }.checked_build(&ctx(4))),
+            "eigenvalues[1]"
+        );
         assert_eq!(e(EquicorrelatedParams { rho: 1.0 }.checked_build(&ctx(4))), "rho");
         assert_eq!(e(EquicorrelatedParams { rho: -0.5 }.checked_build(&ctx(4))), "rho");
         assert_eq!(e(Ar1Params { rho: -1.0 }.checked_build(&ctx(4))), "rho");

@@ -341,9 +341,24 @@ impl Params for FixedSignalParams {
     }
 }
 
-collapse_core::register!(SignalPlugin, RandomSignalParams, "random", "β uniform on the sphere of radius r, per replicate (random effects)");
-collapse_core::register!(SignalPlugin, AlignedSignalParams, "aligned", "A share of ‖β‖² on the leading eigen-directions (spikes), the rest random");
-collapse_core::register!(SignalPlugin, PowerLawSignalParams, "power-law", "β_k² ∝ k^(−δ) in Σ's eigenbasis (source condition)");
+collapse_core::register!(
+    SignalPlugin,
+    RandomSignalParams,
+    "random",
+    "β uniform on the sphere of radius r, per replicate (random effects)"
+);
+collapse_core::register!(
+    SignalPlugin,
+    AlignedSignalParams,
+    "aligned",
+    "A share of ‖β‖² on the leading eigen-directions (spikes), the rest random"
+);
+collapse_core::register!(
+    SignalPlugin,
+    PowerLawSignalParams,
+    "power-law",
+    "β_k² ∝ k^(−δ) in Σ's eigenbasis (source condition)"
+);
 collapse_core::register!(SignalPlugin, FixedSignalParams, "fixed", "A fixed β: explicit vector or constant direction");
 
 #[cfg(test)]
@@ -428,15 +443,26 @@ mod tests {
 
     #[test]
     fn invalid_parameters_name_their_field() {
-        let e = |r: Result<Box<dyn Signal>, collapse_core::CoreError>| r.unwrap_err().field().unwrap_or_default().to_string();
+        let e = |r: Result<Box<dyn Signal>, collapse_core::CoreError>| {
+            r.unwrap_err().field().unwrap_or_default().to_string()
+        };
         assert_eq!(e(RandomSignalParams { radius: -1.0 }.checked_build(&ctx(3))), "radius");
         assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 1.5, directions: 1 }.checked_build(&ctx(3))), "share");
-        assert_eq!(e(AlignedSignalParams { radius: 1.0, share: 0.5, directions: 4 }.checked_build(&ctx(3))), "directions");
-        assert_eq!(e(PowerLawSignalParams { radius: 1.0, delta: -1.0, random_signs: true }.checked_build(&ctx(3))), "delta");
+        assert_eq!(
+            e(AlignedSignalParams { radius: 1.0, share: 0.5, directions: 4 }.checked_build(&ctx(3))),
+            "directions"
+        );
+        assert_eq!(
+            e(PowerLawSignalParams { radius: 1.0, delta: -1.0, random_signs: true }.checked_build(&ctx(3))),
+            "delta"
+        );
         assert_eq!(
             e(FixedSignalParams { vector: Some(vec![1.0]), direction: None, radius: None }.checked_build(&ctx(3))),
             "vector"
         );
-        assert_eq!(e(FixedSignalParams { vector: None, direction: None, radius: None }.checked_build(&ctx(3))), "vector");
+        assert_eq!(
+            e(FixedSignalParams { vector: None, direction: None, radius: None }.checked_build(&ctx(3))),
+            "vector"
+        );
     }
 }

@@ -219,18 +219,28 @@ collapse_core::register!(
     "ridge",
     "Ridge regression (XᵀX + nλI)⁻¹Xᵀy; λ = 0 is the min-norm interpolator"
 );
-collapse_core::register!(EstimatorPlugin, MinNormParams, "min-norm", "Minimum-ℓ2-norm interpolator X⁺y (ridge at λ = 0)");
+collapse_core::register!(
+    EstimatorPlugin,
+    MinNormParams,
+    "min-norm",
+    "Minimum-ℓ2-norm interpolator X⁺y (ridge at λ = 0)"
+);
 collapse_core::register!(EstimatorPlugin, OlsParams, "ols", "Ordinary least squares (requires n ≥ p)");
-collapse_core::register!(EstimatorPlugin, PcrParams, "pcr", "Principal-component regression on the top k singular directions");
+collapse_core::register!(
+    EstimatorPlugin,
+    PcrParams,
+    "pcr",
+    "Principal-component regression on the top k singular directions"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
-    use collapse_core::faer::{MatRef, Par};
-    use collapse_core::rng::{Purpose, Streams, normal_vec};
     use collapse_core::Likelihood;
     use collapse_core::faer::ColRef;
+    use collapse_core::faer::{MatRef, Par};
+    use collapse_core::rng::{Purpose, Streams, normal_vec};
 
     fn ctx(n: usize, p: usize) -> BuildContext {
         BuildContext { n, p }

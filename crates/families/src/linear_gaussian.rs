@@ -147,7 +147,9 @@ mod tests {
 
     #[test]
     fn synthetic_noise_defaults_to_real_noise() {
-        let f = LinearGaussianParams { noise_sd: 2.5, synthetic_noise_sd: None }.checked_build(&BuildContext { n: 1, p: 1 }).unwrap();
+        let f = LinearGaussianParams { noise_sd: 2.5, synthetic_noise_sd: None }
+            .checked_build(&BuildContext { n: 1, p: 1 })
+            .unwrap();
         let noise = f.regression().unwrap().gaussian_noise().unwrap();
         assert!((noise.synthetic_sigma - 2.5).abs() < f64::EPSILON);
     }

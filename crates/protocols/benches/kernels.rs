@@ -53,7 +53,10 @@ fn row_space_setup(c: &mut Criterion) {
         let beta = Col::<f64>::from_fn(n + n / 4, |i| (i as f64).sin());
         let apply = |m: MatRef<'_, f64>| cov.apply(m);
         g.bench_function(format!("thin_svd/power-law/n{n}_p{}", n + n / 4), |b| {
-            b.iter(|| RowSpace::factorize(black_box(x.as_ref()), &beta, sigma_form(cov.as_ref(), &apply), Par::Seq).expect("ok"))
+            b.iter(|| {
+                RowSpace::factorize(black_box(x.as_ref()), &beta, sigma_form(cov.as_ref(), &apply), Par::Seq)
+                    .expect("ok")
+            })
         });
         let s = scenario(n, p, "isotropic");
         let cov = s.cells[0].plugins.covariance.clone();
@@ -61,7 +64,10 @@ fn row_space_setup(c: &mut Criterion) {
         let beta = Col::<f64>::from_fn(p, |i| (i as f64).sin());
         let apply = |m: MatRef<'_, f64>| cov.apply(m);
         g.bench_function(format!("gram/isotropic/n{n}_p{p}"), |b| {
-            b.iter(|| RowSpace::factorize(black_box(x.as_ref()), &beta, sigma_form(cov.as_ref(), &apply), Par::Seq).expect("ok"))
+            b.iter(|| {
+                RowSpace::factorize(black_box(x.as_ref()), &beta, sigma_form(cov.as_ref(), &apply), Par::Seq)
+                    .expect("ok")
+            })
         });
         let mut rep = 0;
         g.bench_function(format!("laguerre/isotropic/n{n}_p{p}"), |b| {
@@ -99,7 +105,8 @@ fn iteration(c: &mut Criterion) {
         let mut moments = Moments::new(dirs.len(), &[]);
         g.bench_function(format!("exact_step/{cov}/r{r}_p{p}"), |b| {
             b.iter(|| {
-                let noise = [(Source::new(Purpose::RealNoise, 1), 0.618), (Source::new(Purpose::SyntheticNoise, 1), 0.382)];
+                let noise =
+                    [(Source::new(Purpose::RealNoise, 1), 0.618), (Source::new(Purpose::SyntheticNoise, 1), 0.382)];
                 moments.step(&dirs, &rs.theta, &Step { keep: 0.0, feedback: 0.382, signal: 0.618, noise: &noise });
                 black_box(moments.risk(rs, Par::Seq))
             })

@@ -1,6 +1,6 @@
 use collapse_core::{
-    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData, Streams,
-    Trajectory,
+    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData,
+    Streams, Trajectory,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

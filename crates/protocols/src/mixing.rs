@@ -124,7 +124,10 @@ impl LabelMixing {
         if self.path == Path::Spectral
             && let Err(why) = Self::spectral_possible(cell)
         {
-            return Err(CoreError::config("protocol.path", format!("`spectral` is not possible here: {why}; use \"refit\" or \"auto\"")));
+            return Err(CoreError::config(
+                "protocol.path",
+                format!("`spectral` is not possible here: {why}; use \"refit\" or \"auto\""),
+            ));
         }
         if pool_weights(cell).is_none() {
             return Err(CoreError::config(
@@ -172,7 +175,8 @@ impl LabelMixing {
             if !exact {
                 return Ok(None);
             }
-            let filter = cell.estimator.spectral().ok_or_else(|| CoreError::numerical("exact risk", "no spectral form"))?;
+            let filter =
+                cell.estimator.spectral().ok_or_else(|| CoreError::numerical("exact risk", "no spectral form"))?;
             let dirs = Directions::new(rs, filter.gains(&rs.d, rs.n())?)?;
             let moments = Moments::new(dirs.len(), &self.real.persistent());
             Ok(Some((dirs, moments)))

@@ -114,8 +114,10 @@ impl GlmInputs {
             return Err(no("βᵀΣβ varies between replicates for this signal and covariance"));
         }
         let taus = view.covariance.eigenvalues();
-        let shares = view.signal.eigen_shares(view.covariance).ok_or_else(|| no("the signal's eigen-shares are unknown"))?;
-        let s2 = view.signal.radius_squared(view.covariance) * taus.iter().zip(&shares).map(|(t, s)| t * s).sum::<f64>();
+        let shares =
+            view.signal.eigen_shares(view.covariance).ok_or_else(|| no("the signal's eigen-shares are unknown"))?;
+        let s2 =
+            view.signal.radius_squared(view.covariance) * taus.iter().zip(&shares).map(|(t, s)| t * s).sum::<f64>();
         let gh = GaussHermite::new(60).map_err(no)?;
         let s = s2.max(0.0).sqrt();
         let e0 = gh.expect(|z| lik.variance(s * z));
@@ -188,13 +190,19 @@ impl MixingTheory {
     fn linear_path(&self, i: &LinearInputs, weights: &[f64]) -> Result<Path, NoTheory> {
         if i.lambda == 0.0 {
             let bv = min_norm_limit(&i.h, &i.g, i.gamma, i.r2, i.sigma2).map_err(no)?;
-            return Ok(self.factors(weights, i.noise_ratio).into_iter().map(|a| Some(bv.bias + a * bv.variance)).collect());
+            return Ok(self
+                .factors(weights, i.noise_ratio)
+                .into_iter()
+                .map(|a| Some(bv.bias + a * bv.variance))
+                .collect());
         }
         if (i.noise_ratio - 1.0).abs() > 1e-12 {
             return Err(no("the ridge theory assumes synthetic labels as noisy as real ones (σ̃ = σ)"));
         }
         if self.real == RealLabels::Fresh && i.isotropic {
-            return isotropic_path(i.gamma, i.r2, i.sigma2, i.lambda, weights).map(|v| v.into_iter().map(Some).collect()).map_err(no);
+            return isotropic_path(i.gamma, i.r2, i.sigma2, i.lambda, weights)
+                .map(|v| v.into_iter().map(Some).collect())
+                .map_err(no);
         }
         // t = 0 (one ridge fit) and, for a constant weight, the stationary limit once the
         // transient, bounded by (1 − w)^t, is below 1e-6.
@@ -285,7 +293,11 @@ impl CellTheory for MixingTheory {
             Model::Linear(i) => {
                 let mut inputs = i.clone();
                 inputs.lambda = lambda;
-                Ok(Box::new(MixingTheory { real: self.real, model: Model::Linear(inputs), metrics: self.metrics.clone() }))
+                Ok(Box::new(MixingTheory {
+                    real: self.real,
+                    model: Model::Linear(inputs),
+                    metrics: self.metrics.clone(),
+                }))
             }
             Model::Glm(_) => Err(no("the GLM theory covers λ = 0 only")),
         }

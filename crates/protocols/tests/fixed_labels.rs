@@ -101,7 +101,8 @@ fn exact_risk_approaches_the_asymptotic_limit_as_n_grows() {
                 let h = Spectrum::from_eigenvalues(&taus).unwrap();
                 let values: Vec<f64> = (0..designs)
                     .map(|k| {
-                        let d = data(&s, 0, Streams::new(43, k, n as u64), Some(collapse_core::RowSpaceMode::Factorize));
+                        let d =
+                            data(&s, 0, Streams::new(43, k, n as u64), Some(collapse_core::RowSpaceMode::Factorize));
                         stationary_exact_over_signals(&d, trace, lambda, w)
                     })
                     .collect();
@@ -111,7 +112,9 @@ fn exact_risk_approaches_the_asymptotic_limit_as_n_grows() {
                 gaps.push((mean - theory).abs());
                 ses.push((var / designs as f64).sqrt());
             }
-            eprintln!("fixed labels, {cov}, λ = {lambda}: |exact − theory| at n = 100, 400, 1600: {gaps:?} (design se {ses:?})");
+            eprintln!(
+                "fixed labels, {cov}, λ = {lambda}: |exact − theory| at n = 100, 400, 1600: {gaps:?} (design se {ses:?})"
+            );
             // The finite-n gap shrinks like 1/n until it meets the design-to-design noise
             // of the average: at the largest n it is below the smallest n's gap or within
             // four standard errors of zero.

@@ -33,7 +33,10 @@ fn monte_carlo_agrees_with_exact_risk_on_fixed_designs() {
                     n,
                     p,
                     iterations,
-                    &format!("{}\n[estimator]\nkind = \"ridge\"\nlambda = {lambda}\n[schedule]\n{schedule}", covariance(cov)),
+                    &format!(
+                        "{}\n[estimator]\nkind = \"ridge\"\nlambda = {lambda}\n[schedule]\n{schedule}",
+                        covariance(cov)
+                    ),
                 ));
                 let d = data(&s, 0, Streams::new(17, k as u64, 0), Some(RowSpaceMode::Factorize));
                 let values = chains(&s, 0, &d, reps, 23 + k as u64);
@@ -78,7 +81,15 @@ fn exact_risk_approaches_the_asymptotic_limit_as_n_grows() {
         let mut gaps = vec![Vec::new(); 2];
         for &(n, designs) in &sizes {
             let p = (gamma * n as f64) as usize;
-            let s = scenario(&text(n, p, 1, &format!("{}\n[estimator]\nkind = \"min-norm\"\n[schedule]\nkind = \"constant\"\nw = {w}", covariance(cov))));
+            let s = scenario(&text(
+                n,
+                p,
+                1,
+                &format!(
+                    "{}\n[estimator]\nkind = \"min-norm\"\n[schedule]\nkind = \"constant\"\nw = {w}",
+                    covariance(cov)
+                ),
+            ));
             let taus = s.cells[0].plugins.covariance.eigenvalues();
             let trace: f64 = taus.iter().sum();
             let h = Spectrum::from_eigenvalues(&taus).unwrap();

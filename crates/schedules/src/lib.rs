@@ -152,7 +152,12 @@ impl Params for ListParams {
 }
 
 collapse_core::register!(SchedulePlugin, ConstantParams, "constant", "Constant real-data weight w");
-collapse_core::register!(SchedulePlugin, GoldenRatioParams, "golden-ratio", "Constant w = 1/φ ≈ 0.618 (optimal for min-norm)");
+collapse_core::register!(
+    SchedulePlugin,
+    GoldenRatioParams,
+    "golden-ratio",
+    "Constant w = 1/φ ≈ 0.618 (optimal for min-norm)"
+);
 collapse_core::register!(SchedulePlugin, DynamicParams, "dynamic", "w_0 = 1, w_t = (1 + w_{t−1})/(2 + w_{t−1}) → 1/φ");
 collapse_core::register!(SchedulePlugin, ListParams, "list", "Explicit weights w_1..w_T");
 

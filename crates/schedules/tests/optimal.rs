@@ -38,7 +38,10 @@ fn optimal_weights_match_the_theory_table() {
 fn optimal_without_theory_is_an_error_with_the_reason() {
     let text = "name = \"t\"\nreplicates = 1\niterations = 3\n[design]\nn = 20\np = 30\n[estimator]\nkind = \"pcr\"\nk = 5\n[schedule]\nkind = \"optimal\"\n";
     let e = resolve(&parse(text, "test").unwrap()).unwrap_err().to_string();
-    assert!(e.starts_with("schedule.kind: `optimal` needs the protocol's theory: no asymptotic theory for this estimator"), "{e}");
+    assert!(
+        e.starts_with("schedule.kind: `optimal` needs the protocol's theory: no asymptotic theory for this estimator"),
+        "{e}"
+    );
     // Ridge theory assumes σ̃ = σ: noisier synthetic labels have no ridge optimum (min-norm has one).
     let text = "name = \"t\"\nreplicates = 1\niterations = 3\n[design]\nn = 20\np = 30\n[family]\nsynthetic_noise_sd = 2.0\n[estimator]\nkind = \"ridge\"\nlambda = 0.5\n[schedule]\nkind = \"optimal\"\n";
     let e = resolve(&parse(text, "test").unwrap()).unwrap_err().to_string();

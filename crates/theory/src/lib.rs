@@ -28,8 +28,8 @@ pub use limits::{
     partial_labels_limit, ridge_mixing_isotropic, ridge_mixing_limit,
 };
 pub use mixing::{
-    GOLDEN_W, c, c_k, c_t, dynamic_weights, fixed_labels_factor, fixed_labels_factor_limit, fixed_labels_factors, optimal_w_noise_ratio,
-    variance_factors, variance_factors_with_noise_ratio,
+    GOLDEN_W, c, c_k, c_t, dynamic_weights, fixed_labels_factor, fixed_labels_factor_limit, fixed_labels_factors,
+    optimal_w_noise_ratio, variance_factors, variance_factors_with_noise_ratio,
 };
 pub use optimal::{OptimalPoint, optimal_w, optimal_w_curve};
 pub use spectrum::{

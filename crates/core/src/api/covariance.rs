@@ -43,10 +43,7 @@ pub trait Covariance: Send + Sync + std::fmt::Debug {
 }
 
 /// How the row space of a design drawn from `covariance` should see Σ.
-pub fn sigma_form<'a>(
-    covariance: &'a dyn Covariance,
-    apply: &'a dyn Fn(MatRef<'_, f64>) -> Mat<f64>,
-) -> SigmaForm<'a> {
+pub fn sigma_form<'a>(covariance: &'a dyn Covariance, apply: &'a dyn Fn(MatRef<'_, f64>) -> Mat<f64>) -> SigmaForm<'a> {
     match covariance.low_rank_form() {
         Some(lr) => SigmaForm::LowRank(lr),
         None => SigmaForm::General(apply),

@@ -106,9 +106,10 @@ fn expand_range(field: &str, obj: &Map<String, Value>) -> Result<Vec<f64>, CoreE
         .and_then(Value::as_u64)
         .filter(|&s| s >= 1)
         .ok_or_else(|| CoreError::config(field, format!("`steps` must be an integer >= 1; {FORMS}")))?;
-    let steps = usize::try_from(steps).ok().filter(|&s| s <= MAX_STEPS).ok_or_else(|| {
-        CoreError::config(field, format!("`steps` = {steps} is more than {MAX_STEPS}"))
-    })?;
+    let steps = usize::try_from(steps)
+        .ok()
+        .filter(|&s| s <= MAX_STEPS)
+        .ok_or_else(|| CoreError::config(field, format!("`steps` = {steps} is more than {MAX_STEPS}")))?;
     let lin = |a: f64, b: f64| -> Vec<f64> {
         if steps == 1 { vec![a] } else { (0..steps).map(|i| a + (b - a) * (i as f64) / ((steps - 1) as f64)).collect() }
     };
@@ -258,7 +259,9 @@ pub fn template(root: &Map<String, Value>) -> Result<Template, CoreError> {
                 }
                 names
             }
-            Some(v) => return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {v}"))),
+            Some(v) => {
+                return Err(CoreError::config(&field, format!("must be a plugin name or a list of names, got {v}")));
+            }
             None => match section.default_kind() {
                 Some(k) => vec![k.to_string()],
                 None => return Err(CoreError::config(&field, "missing; name a plugin")),

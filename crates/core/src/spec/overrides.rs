@@ -20,7 +20,9 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), C
     if key.is_empty() || path.iter().any(|s| s.is_empty()) || path.len() > 3 {
         return Err(CoreError::config(
             "--set",
-            format!("`{key}` is not a valid key; use `top_level_key`, `section.key` or `section.kind.key` (e.g. schedule.w)"),
+            format!(
+                "`{key}` is not a valid key; use `top_level_key`, `section.key` or `section.kind.key` (e.g. schedule.w)"
+            ),
         ));
     }
     let allowed = top_level_keys();

@@ -1,8 +1,8 @@
 //! Resolution: header → grid → cells (plugins built, plan, weights, columns) → design
 //! groups → the resolved TOML written back. Each step is one function.
 
-use std::collections::HashMap;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 use crate::api::{BuildContext, Covariance, DesignUse};
 use crate::error::CoreError;
@@ -120,7 +120,11 @@ fn locate(e: CoreError, section: Section, kind: &str, own: &[String]) -> CoreErr
         CoreError::Config { field, .. } => field.split(['.', '[']).next().unwrap_or("").to_string(),
         _ => String::new(),
     };
-    if own.contains(&first) { e.in_section(&format!("{}.{kind}", section.name())) } else { e.in_section(section.name()) }
+    if own.contains(&first) {
+        e.in_section(&format!("{}.{kind}", section.name()))
+    } else {
+        e.in_section(section.name())
+    }
 }
 
 /// Builds cells one by one, sharing identical covariances, signals and families.
@@ -231,12 +235,16 @@ impl<'h> Builder<'h> {
             return Err(CoreError::config("protocol", "declares no metric; a protocol must report at least one"));
         }
         let weights = match (&cell.plugins.schedule, plan.uses_schedule) {
-            (Some(schedule), true) => check_weights(schedule.weights(&view).map_err(|e| e.in_section("schedule"))?, iterations)?,
+            (Some(schedule), true) => {
+                check_weights(schedule.weights(&view).map_err(|e| e.in_section("schedule"))?, iterations)?
+            }
             (None, false) => vec![1.0; iterations + 1],
             (None, true) => {
                 return Err(CoreError::config(
                     "schedule",
-                    format!("missing section [schedule]; protocol `{protocol_kind}` mixes real and synthetic data with the weights it gives"),
+                    format!(
+                        "missing section [schedule]; protocol `{protocol_kind}` mixes real and synthetic data with the weights it gives"
+                    ),
                 ));
             }
             (Some(_), false) => {
@@ -258,7 +266,11 @@ impl<'h> Builder<'h> {
     /// the signal or the noise draws (docs/numerics.md §8).
     fn group_of(&mut self, cell: &Cell, protocol_kind: &str) -> usize {
         let record = |s: Section| {
-            cell.records.iter().find(|(x, ..)| *x == s).map(|(_, k, m)| serde_json::json!([k, m])).unwrap_or(Value::Null)
+            cell.records
+                .iter()
+                .find(|(x, ..)| *x == s)
+                .map(|(_, k, m)| serde_json::json!([k, m]))
+                .unwrap_or(Value::Null)
         };
         let mut key = serde_json::json!({
             "n": cell.n,
@@ -298,18 +310,29 @@ fn check_weights(weights: Vec<f64>, iterations: usize) -> Result<Vec<f64>, CoreE
         ));
     }
     if let Some((t, w)) = weights.iter().enumerate().find(|(_, w)| !(0.0..=1.0).contains(*w)) {
-        return Err(CoreError::config("schedule.w", format!("weight at iteration {t} is {w}; weights must be in [0, 1]")));
+        return Err(CoreError::config(
+            "schedule.w",
+            format!("weight at iteration {t} is {w}; weights must be in [0, 1]"),
+        ));
     }
     Ok(weights)
 }
 
 /// The input after overrides, with the seed, common random numbers and the defaults of
 /// single-kind sections written out, so that rerunning it reproduces the run.
-fn write_back(table: &toml::Table, header: &Header, template: &Template, cells: &[Cell]) -> Result<toml::Table, CoreError> {
+fn write_back(
+    table: &toml::Table,
+    header: &Header,
+    template: &Template,
+    cells: &[Cell],
+) -> Result<toml::Table, CoreError> {
     let mut resolved = table.clone();
-    resolved.insert("seed".into(), toml::Value::Integer(i64::try_from(header.seed).map_err(|_| {
-        CoreError::config("seed", "must be at most 9223372036854775807 to be written back as TOML")
-    })?));
+    resolved.insert(
+        "seed".into(),
+        toml::Value::Integer(i64::try_from(header.seed).map_err(|_| {
+            CoreError::config("seed", "must be at most 9223372036854775807 to be written back as TOML")
+        })?),
+    );
     resolved.insert("common_random_numbers".into(), toml::Value::Boolean(header.common_random_numbers));
     let output = serde_json::to_value(header.output).map_err(|e| CoreError::config("output", e.to_string()))?;
     resolved.insert("output".into(), json_to_toml(&output, "output")?);
@@ -322,8 +345,11 @@ fn write_back(table: &toml::Table, header: &Header, template: &Template, cells: 
         t.entry("kind".to_string()).or_insert_with(|| toml::Value::String(kind.clone()));
         let Some((_, _, record)) = first.records.iter().find(|(s, ..)| *s == input.section) else { continue };
         let in_subtable = |k: &str| t.get(kind).and_then(toml::Value::as_table).is_some_and(|sub| sub.contains_key(k));
-        let to_add: Vec<(String, Value)> =
-            record.iter().filter(|(k, v)| !v.is_null() && !t.contains_key(*k) && !in_subtable(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let to_add: Vec<(String, Value)> = record
+            .iter()
+            .filter(|(k, v)| !v.is_null() && !t.contains_key(*k) && !in_subtable(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (k, v) in to_add {
             let tv = json_to_toml(&v, &format!("{name}.{k}"))?;
             t.insert(k, tv);
@@ -331,4 +357,3 @@ fn write_back(table: &toml::Table, header: &Header, template: &Template, cells: 
     }
     Ok(resolved)
 }
-

@@ -150,9 +150,8 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
 
 /// The schema of `T` with its sub-schemas inlined (no `$defs` to hoist).
 fn inline_schema<T: schemars::JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator();
+    let generator =
+        schemars::generate::SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true).into_generator();
     let mut v = serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
         obj.remove("$schema");

@@ -6,10 +6,10 @@
 //! differently. Every factorization and product in the numerical code goes through
 //! these wrappers with the [`Par`] the engine hands down (`Par::Seq` inside units).
 
+use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::{evd, svd};
-use faer::diag::Diag;
 use faer::{Accum, Col, ColRef, Mat, MatRef, Par};
 
 use crate::error::CoreError;
@@ -93,12 +93,8 @@ pub fn symmetric_eigen(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f6
     let n = a.nrows();
     let mut u = Mat::<f64>::zeros(n, n);
     let mut s = Diag::<f64>::zeros(n);
-    let mut buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
-        n,
-        evd::ComputeEigenvectors::Yes,
-        par,
-        Default::default(),
-    ));
+    let mut buf =
+        MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(n, evd::ComputeEigenvectors::Yes, par, Default::default()));
     evd::self_adjoint_evd(a, s.as_mut(), Some(u.as_mut()), par, MemStack::new(&mut buf), Default::default())
         .map_err(|e| CoreError::numerical("symmetric eigendecomposition", format!("{e:?} (dimension {n})")))?;
     Ok((s.column_vector().iter().copied().collect(), u))
@@ -133,11 +129,7 @@ pub fn truncated_svd(x: MatRef<'_, f64>, par: Par) -> Result<TruncatedSvd, CoreE
     }
     let tol = rank_tolerance(d_max, n, p);
     let r = svd.s.iter().take_while(|&&di| di > tol).count();
-    Ok(TruncatedSvd {
-        d: svd.s[..r].to_vec(),
-        u: svd.u.subcols(0, r).to_owned(),
-        v: svd.v.subcols(0, r).to_owned(),
-    })
+    Ok(TruncatedSvd { d: svd.s[..r].to_vec(), u: svd.u.subcols(0, r).to_owned(), v: svd.v.subcols(0, r).to_owned() })
 }
 
 /// Dot product of two slices.

@@ -25,8 +25,7 @@ impl GaussHermite {
         if !(1..=200).contains(&order) {
             return Err(CoreError::numerical("Gauss–Hermite rule", format!("order {order} not in 1..=200")));
         }
-        let jacobi =
-            Mat::from_fn(order, order, |i, j| if i == j + 1 { (i as f64 / 2.0).sqrt() } else { 0.0 });
+        let jacobi = Mat::from_fn(order, order, |i, j| if i == j + 1 { (i as f64 / 2.0).sqrt() } else { 0.0 });
         let (values, vectors) = symmetric_eigen(jacobi.as_ref(), Par::Seq)?;
         let nodes: Vec<f64> = values.iter().map(|x| x * std::f64::consts::SQRT_2).collect();
         let mut weights: Vec<f64> = (0..order).map(|j| vectors[(0, j)] * vectors[(0, j)]).collect();

@@ -75,5 +75,7 @@ pub fn z_score(xs: &[f64], expected: f64) -> f64 {
 
 /// A scenario text with the given sections after a standard header.
 pub fn text(n: usize, p: usize, iterations: usize, sections: &str) -> String {
-    format!("name = \"t\"\nseed = 1\nreplicates = 1\niterations = {iterations}\n[design]\nn = {n}\np = {p}\n{sections}\n")
+    format!(
+        "name = \"t\"\nseed = 1\nreplicates = 1\niterations = {iterations}\n[design]\nn = {n}\np = {p}\n{sections}\n"
+    )
 }
