@@ -271,8 +271,32 @@ pub fn check_ranges(schema: &Value, params: &Map<String, Value>) -> Result<(), C
     Ok(())
 }
 
+/// Whether a property schema admits null (an `Option`).
+fn nullable(prop: &Value) -> bool {
+    match prop.get("type") {
+        Some(Value::String(t)) => t == "null",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+        _ => prop
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .is_some_and(|o| o.iter().any(|x| x.get("type") == Some(&Value::from("null")))),
+    }
+}
+
+fn numeric(prop: &Value) -> bool {
+    match prop.get("type") {
+        Some(Value::String(t)) => t == "number" || t == "integer",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "number" || t == "integer"),
+        _ => false,
+    }
+}
+
 fn check_value(root: &Value, prop: &Value, field: &str, value: &Value) -> Result<(), CoreError> {
     match value {
+        // serde writes a NaN or infinite f64 as null: a number that must be finite.
+        Value::Null if numeric(prop) && !nullable(prop) => {
+            return Err(CoreError::config(field, "must be a finite number, got NaN or an infinity"));
+        }
         Value::Number(x) => {
             let bounds = Bounds::of(prop);
             let x = x.as_f64().unwrap_or(f64::NAN);

@@ -119,6 +119,12 @@ fn parameters_are_strict_and_ranges_come_from_the_schema() {
     // The same check without the registry, as plugin tests use it.
     let e = MockParams { scale: -1.0, rate: 1.0, weights: vec![] }.checked_build(&ctx()).unwrap_err();
     assert_eq!(e.field(), Some("scale"));
+    for bad in [f64::NAN, f64::INFINITY] {
+        let e = MockParams { scale: 0.5, rate: bad, weights: vec![] }.checked_build(&ctx()).unwrap_err();
+        assert_eq!(e.field(), Some("rate"), "{e}");
+        let e = MockParams { scale: 0.5, rate: 1.0, weights: vec![bad] }.checked_build(&ctx()).unwrap_err();
+        assert_eq!(e.field(), Some("weights[0]"), "{e}");
+    }
 }
 
 #[test]

@@ -3,18 +3,20 @@
 //!
 //! The whole plugin is a parameter struct implementing [`Params`], an estimator
 //! implementing [`Estimator`] (and, because it is a spectral filter, [`SpectralFilter`]),
-//! and one `inventory::submit!`. `src/main.rs` links this crate into its own copy of
-//! the `collapse` binary (`use custom_estimator as _;`), so `collapse list estimator`
-//! shows `landweber` beside the built-in estimators and scenario files can say
+//! and one [`collapse_core::register!`]. `src/main.rs` links this crate into its own copy
+//! of the `collapse` binary (`use custom_estimator as _;`), so `list estimator` shows
+//! `landweber` beside the built-in estimators and scenario files can say
 //! `kind = "landweber"`.
+//!
+//! The only dependencies are `collapse-core` (which re-exports faer, serde, schemars,
+//! serde_json, inventory and rand, hence the `crate = "collapse_core::…"` attributes
+//! below) and, for the binary, `collapse-cli`.
 
-use collapse_core::faer::{Col, ColRef, Mat, MatRef};
-use collapse_core::{BuildContext, CoreError, Estimator, EstimatorPlugin, ParamError, Params, SpectralFilter};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-/// Largest accepted number of steps (a fit costs O(steps · n · p)).
-pub const MAX_STEPS: usize = 1_000_000;
+use collapse_core::faer::{Col, Mat};
+use collapse_core::schemars::JsonSchema;
+use collapse_core::serde::{Deserialize, Serialize};
+use collapse_core::spectral::linalg::{matvec, t_matvec, thin_svd};
+use collapse_core::{BuildContext, CoreError, Estimator, FitInput, ParamError, Params, SpectralFilter};
 
 /// Landweber iteration (early-stopped gradient descent) on the least-squares loss
 /// L(b) = ‖y − Xb‖²/(2n), started at b_0 = 0:
@@ -25,41 +27,48 @@ pub const MAX_STEPS: usize = 1_000_000;
 /// β̂ = V diag(g(d_i)) Uᵀy with the exact Landweber filter
 /// g(d) = (1 − (1 − η d²/n)^k) / d. Small singular values get g ≈ kη·d/n (heavily
 /// shrunk, like ridge with nλ ≈ n/(ηk)); large ones get g ≈ 1/d (least squares). As
-/// k → ∞ with 0 < η d_max²/n < 2, β̂ → X⁺y, the minimum-norm least-squares solution.
+/// k → ∞ with 0 < η d_max²/n ≤ 2 (d_max the largest singular value), β̂ → X⁺y, the
+/// minimum-norm least-squares solution. Being a spectral filter, it gets the
+/// fixed-design fast path (O(r) per iteration) and the exact risk `risk_exact` under
+/// Gaussian labels.
 ///
 /// **Step size.** The step is η = `step_size` / s_ref with the fixed reference
 /// curvature s_ref = (1 + √(p/n))², n = `design.n`, p = `design.p`: the almost-sure
-/// limit of the largest eigenvalue ‖X‖₂²/n of XᵀX/n when Σ = I (upper edge of the
-/// Marchenko–Pastur law). η is fixed when the scenario is resolved and does not
-/// depend on the sampled design, because the spectral form g(d) may only depend on d
-/// and n: that is what lets settings factor X once and iterate in O(r), and it is what
-/// makes `fit` and the spectral gain the same estimator. The iteration is stable iff
-/// η·‖X‖₂²/n ≤ 2, i.e. `step_size` · (‖X‖₂²/n) / s_ref ≤ 2: for Σ = I any
-/// `step_size` < 2 is safe up to the O(n^(−2/3)) edge fluctuations, but with a
-/// strong spike (e.g. `equicorrelated`, `spiked`, `power-law` covariances) ‖X‖₂²/n
-/// exceeds s_ref by the top eigenvalue of Σ and `step_size` must be lowered
-/// accordingly.
+/// limit of the largest eigenvalue d_max²/n of XᵀX/n when Σ = I (upper edge of the
+/// Marchenko–Pastur law). η is fixed when the scenario is resolved, not taken from each
+/// sampled design, so that every replicate runs the same iteration and `step_size`
+/// means the same thing across cells. The iteration is stable iff the curvature of the
+/// top direction η·d_max²/n is at most 2, i.e. `step_size` · (d_max²/n) / s_ref ≤ 2:
+/// for Σ = I any `step_size` < 2 is safe up to the O(n^(−2/3)) edge fluctuations, but
+/// with a strong spike (e.g. `equicorrelated`, `spiked`, `power-law` covariances)
+/// d_max²/n exceeds s_ref by about the top eigenvalue of Σ and `step_size` must be
+/// lowered accordingly.
 ///
 /// Row weights c_i ≥ 0 (loss Σ c_i (y_i − x_iᵀb)²/(2n)) are applied by scaling row i
-/// of X and y by √c_i; n is the number of rows handed to the fit.
+/// of X and y by √c_i; n is the number of rows handed to the fit. The iteration always
+/// starts at 0 (a warm start would change the estimator), so `FitInput::start` is
+/// ignored.
 ///
 /// | parameter | default | range | meaning |
 /// |---|---|---|---|
 /// | `steps` | 50 | integer, 1 ≤ k ≤ 1 000 000 | number of gradient steps k (early-stopping time) |
 /// | `step_size` | 1.0 | 0 < s < 2 | step η in units of 1/s_ref, s_ref = (1 + √(p/n))² |
 ///
-/// Errors: at build time, `steps` outside [1, 1 000 000] and `step_size` not in
-/// (0, 2) (or not finite), each naming its field. At fit time, a numerical error when
-/// the step is unstable for the sampled design (η·‖X‖₂²/n > 2, the iterates would
-/// grow like |1 − η d_max²/n|^k); the spectral gain is NaN for such a singular value,
-/// so the spectral path fails on a non-finite risk instead of reporting garbage.
+/// Errors: when the scenario is resolved, `steps` outside [1, 1 000 000] or
+/// `step_size` outside (0, 2), naming the field. When running, a numerical failure
+/// naming `estimator.step_size` and the curvature η·d_max²/n when the step is unstable
+/// for the sampled design (curvature > 2: the iterates would grow like
+/// |1 − η d_max²/n|^k). Both paths report it: the gains see the whole spectrum, and
+/// `fit` computes d_max of the (weighted) design before stepping. The `collapse`
+/// binary then exits with code 1.
 ///
 /// References: L. Landweber (1951), *An iteration formula for Fredholm integral
 /// equations of the first kind*, Amer. J. Math. 73(3), 615–624; Y. Yao, L. Rosasco,
 /// A. Caponnetto (2007), *On early stopping in gradient descent learning*, Constr.
 /// Approx. 26(2), 289–315.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(crate = "collapse_core::serde", deny_unknown_fields)]
+#[schemars(crate = "collapse_core::schemars")]
 pub struct LandweberParams {
     /// Number of gradient steps k (1 ≤ k ≤ 1000000): the early-stopping time.
     #[serde(default = "default_steps")]
@@ -103,22 +112,11 @@ pub struct Landweber {
 
 impl Landweber {
     /// The estimator with `steps` steps and step η = `step_size` / `s_ref`, where
-    /// `s_ref` is the reference curvature (see [`reference_curvature`]). Validates
-    /// `steps` ∈ [1, [`MAX_STEPS`]], `step_size` ∈ (0, 2) and `s_ref` finite and > 0.
-    pub fn new(steps: usize, step_size: f64, s_ref: f64) -> Result<Self, ParamError> {
-        if !(1..=MAX_STEPS).contains(&steps) {
-            return Err(ParamError::new("steps", format!("must be an integer in [1, {MAX_STEPS}], got {steps}")));
-        }
-        if !(step_size.is_finite() && step_size > 0.0 && step_size < 2.0) {
-            return Err(ParamError::new("step_size", format!("must be in (0, 2), got {step_size}")));
-        }
-        if !(s_ref.is_finite() && s_ref > 0.0) {
-            return Err(ParamError::new(
-                "step_size",
-                format!("reference curvature must be finite and > 0, got {s_ref}"),
-            ));
-        }
-        Ok(Landweber { steps, step_size, s_ref, eta: step_size / s_ref })
+    /// `s_ref` is the reference curvature (see [`reference_curvature`]). The ranges of
+    /// `steps` and `step_size` are declared in [`LandweberParams`]'s schema and checked
+    /// by the registry before [`Params::build`] runs.
+    pub fn new(steps: usize, step_size: f64, s_ref: f64) -> Self {
+        Landweber { steps, step_size, s_ref, eta: step_size / s_ref }
     }
 
     /// The number of steps k.
@@ -135,85 +133,100 @@ impl Landweber {
     pub fn reference_curvature(&self) -> f64 {
         self.s_ref
     }
+
+    /// Ok when the iteration is stable on a design with largest singular value `d_max`
+    /// and `n` rows (η·d_max²/n ≤ 2); otherwise the error both paths report.
+    fn check_stable(&self, d_max: f64, n: usize) -> Result<(), CoreError> {
+        let top = d_max * d_max / n.max(1) as f64;
+        let curvature = self.eta * top;
+        if curvature <= 2.0 {
+            return Ok(());
+        }
+        Err(CoreError::numerical(
+            "landweber",
+            format!(
+                "estimator.step_size = {} is unstable for this design: the top direction's curvature \
+                 η·d_max²/n = {curvature:.4} exceeds 2 (d_max²/n = {top:.4}, reference s_ref = {:.4}); \
+                 use estimator.step_size < {:.4}",
+                self.step_size,
+                self.s_ref,
+                2.0 * self.s_ref / top,
+            ),
+        ))
+    }
 }
 
 impl SpectralFilter for Landweber {
-    /// g(d) = (1 − (1 − x)^k)/d with x = η d²/n; 0 for d ≤ 0; NaN when x > 2 (the step
-    /// is unstable along that direction).
-    fn gain(&self, d: f64, n: usize) -> f64 {
-        if d.is_nan() {
-            return f64::NAN;
+    /// g(d) = (1 − (1 − x)^k)/d with x = η d²/n, for every singular value; an error when
+    /// the largest x exceeds 2 (the step is unstable along that direction).
+    fn gains(&self, d: &[f64], n: usize) -> Result<Vec<f64>, CoreError> {
+        if d.iter().any(|v| v.is_nan()) {
+            return Err(CoreError::numerical("landweber", "NaN singular value"));
         }
-        if d <= 0.0 {
-            return 0.0;
-        }
-        let x = self.eta * d * d / n as f64;
-        let kept = if x <= 1.0 {
-            // 1 − (1 − x)^k = −expm1(k·ln(1 − x)), without cancellation for small x.
-            -(self.steps as f64 * (-x).ln_1p()).exp_m1()
-        } else if x <= 2.0 {
-            // 1 − x ∈ [−1, 0): an oscillating but non-growing factor (k ≤ 10⁶ fits i32).
-            1.0 - (1.0 - x).powi(i32::try_from(self.steps).unwrap_or(i32::MAX))
-        } else {
-            return f64::NAN;
-        };
-        kept / d
+        // d is descending, but taking the maximum costs nothing and assumes nothing.
+        let d_max = d.iter().copied().fold(0.0, f64::max);
+        self.check_stable(d_max, n)?;
+        let steps = self.steps as f64;
+        let steps_i32 = i32::try_from(self.steps).unwrap_or(i32::MAX);
+        Ok(d.iter()
+            .map(|&d| {
+                if d <= 0.0 {
+                    return 0.0;
+                }
+                let x = self.eta * d * d / n as f64;
+                let kept = if x <= 1.0 {
+                    // 1 − (1 − x)^k = −expm1(k·ln(1 − x)), without cancellation for small x.
+                    -(steps * (-x).ln_1p()).exp_m1()
+                } else {
+                    // 1 − x ∈ [−1, 0): an oscillating but non-growing factor (k ≤ 10⁶ fits i32).
+                    1.0 - (1.0 - x).powi(steps_i32)
+                };
+                kept / d
+            })
+            .collect())
     }
 }
 
 impl Estimator for Landweber {
-    fn fit(
-        &self,
-        x: MatRef<'_, f64>,
-        y: ColRef<'_, f64>,
-        weights: Option<ColRef<'_, f64>>,
-    ) -> Result<Col<f64>, CoreError> {
+    /// Runs the k gradient steps on the √c-scaled rows, after checking the step against
+    /// the (weighted) design's largest singular value.
+    fn fit(&self, input: &FitInput<'_>) -> Result<Col<f64>, CoreError> {
+        let (x, y, par) = (input.x, input.y, input.par);
         let (n, p) = (x.nrows(), x.ncols());
         if y.nrows() != n {
-            return Err(CoreError::numerical("landweber fit", format!("design has {n} rows but {} labels", y.nrows())));
+            return Err(CoreError::numerical("landweber", format!("design has {n} rows but {} labels", y.nrows())));
         }
         if n == 0 {
             return Ok(Col::zeros(p));
         }
-        let (xw, yw): (Mat<f64>, Col<f64>) = match weights {
+        let (xw, yw): (Mat<f64>, Col<f64>) = match input.weights {
             None => (x.to_owned(), y.to_owned()),
             Some(c) => {
                 if c.nrows() != n || c.iter().any(|&ci| !(ci >= 0.0 && ci.is_finite())) {
-                    return Err(CoreError::numerical(
-                        "landweber fit",
-                        "row weights must be finite, >= 0 and one per row",
-                    ));
+                    return Err(CoreError::numerical("landweber", "row weights must be finite, >= 0 and one per row"));
                 }
                 let s: Vec<f64> = c.iter().map(|ci| ci.sqrt()).collect();
                 (Mat::from_fn(n, p, |i, j| s[i] * x[(i, j)]), Col::from_fn(n, |i| s[i] * y[i]))
             }
         };
-        // Stability η‖X‖₂²/n ≤ 2, with ‖X‖₂ the largest singular value: the same
-        // criterion under which the spectral gain is finite.
-        let sv = xw.singular_values().map_err(|e| CoreError::numerical("landweber fit", format!("SVD: {e:?}")))?;
-        let d_max = sv.first().copied().unwrap_or(0.0);
-        let curvature = self.eta * d_max * d_max / n as f64;
-        if !curvature.is_finite() || curvature > 2.0 {
-            return Err(CoreError::numerical(
-                "landweber fit",
-                format!(
-                    "estimator.step_size = {} is unstable for this design: η·‖X‖₂²/n = {curvature:.4} > 2 \
-                     (‖X‖₂²/n = {:.4} vs s_ref = {:.4}); use step_size < {:.4}",
-                    self.step_size,
-                    d_max * d_max / n as f64,
-                    self.s_ref,
-                    2.0 * self.step_size / curvature,
-                ),
-            ));
+        // The same stability criterion as the gains, on the design actually fitted.
+        let d_max = thin_svd(xw.as_ref(), par)?.s.first().copied().unwrap_or(0.0);
+        if d_max.is_nan() {
+            return Err(CoreError::numerical("landweber", "NaN singular value"));
         }
+        self.check_stable(d_max, n)?;
         let h = self.eta / n as f64;
         let mut b = Col::<f64>::zeros(p);
         for _ in 0..self.steps {
-            let residual = &yw - &xw * &b;
-            b += (xw.transpose() * &residual) * h;
+            let fitted = matvec(xw.as_ref(), b.as_ref(), par);
+            let residual = Col::<f64>::from_fn(n, |i| yw[i] - fitted[i]);
+            let grad = t_matvec(xw.as_ref(), residual.as_ref(), par);
+            for j in 0..p {
+                b[j] += h * grad[j];
+            }
         }
         if b.iter().any(|v| !v.is_finite()) {
-            return Err(CoreError::numerical("landweber fit", "non-finite coefficients"));
+            return Err(CoreError::numerical("landweber", "non-finite coefficients"));
         }
         Ok(b)
     }
@@ -225,30 +238,68 @@ impl Estimator for Landweber {
 
 impl Params for LandweberParams {
     type Target = dyn Estimator;
+    /// Ranges are checked by the registry from the schema; what is left is fixing η
+    /// from the sizes.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Estimator>, ParamError> {
-        Ok(Box::new(Landweber::new(self.steps, self.step_size, reference_curvature(ctx.n, ctx.p))?))
+        Ok(Box::new(Landweber::new(self.steps, self.step_size, reference_curvature(ctx.n, ctx.p))))
     }
     fn example() -> Self {
         LandweberParams { steps: 20, step_size: 1.0 }
     }
 }
 
-collapse_core::inventory::submit! {
-    EstimatorPlugin::new::<LandweberParams>(
-        "landweber",
-        "Early-stopped gradient descent (Landweber): k steps of b ← b + (η/n)Xᵀ(y − Xb) from 0",
-    )
-}
+collapse_core::register!(
+    EstimatorPlugin,
+    LandweberParams,
+    "landweber",
+    "Early-stopped gradient descent (Landweber): k steps of b ← b + (η/n)Xᵀ(y − Xb) from 0"
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use collapse_core::Likelihood;
+    use collapse_core::faer::{ColRef, MatRef, Par};
     use collapse_core::rng::{Purpose, Streams, normal_vec};
     use collapse_core::serde_json::json;
+    use collapse_core::spectral::linalg::truncated_svd;
 
     fn ctx(n: usize, p: usize) -> BuildContext {
-        BuildContext { n, p, noise_sd: 1.0 }
+        BuildContext { n, p }
+    }
+
+    /// The squared-error likelihood, as the linear-Gaussian family provides it.
+    #[derive(Debug)]
+    struct Squared;
+    impl Likelihood for Squared {
+        fn name(&self) -> &'static str {
+            "gaussian"
+        }
+        fn is_gaussian(&self) -> bool {
+            true
+        }
+        fn mean(&self, eta: f64) -> f64 {
+            eta
+        }
+        fn variance(&self, _: f64) -> f64 {
+            1.0
+        }
+        fn loss(&self, y: f64, eta: f64) -> f64 {
+            0.5 * (eta - y) * (eta - y)
+        }
+        fn valid_label(&self, y: f64) -> bool {
+            y.is_finite()
+        }
+    }
+
+    fn fit(
+        est: &dyn Estimator,
+        x: MatRef<'_, f64>,
+        y: ColRef<'_, f64>,
+        weights: Option<ColRef<'_, f64>>,
+    ) -> Result<Col<f64>, CoreError> {
+        est.fit(&FitInput { x, y, weights, likelihood: &Squared, start: None, par: Par::Seq })
     }
 
     fn random(n: usize, p: usize, seed: u64) -> (Mat<f64>, Col<f64>) {
@@ -257,7 +308,8 @@ mod tests {
         (Mat::from_fn(n, p, |i, j| z[i * p + j]), Col::from_fn(n, |i| z[n * p + i]))
     }
 
-    /// β̂ = V diag(gain(d_i)) Uᵀy on the thin SVD of (√c ⊙ X, √c ⊙ y).
+    /// β̂ = V diag(gains(d)) Uᵀy on the truncated SVD of (√c ⊙ X, √c ⊙ y): what the
+    /// protocols' spectral path computes.
     fn spectral_reference(
         filter: &dyn SpectralFilter,
         x: MatRef<'_, f64>,
@@ -268,11 +320,11 @@ mod tests {
         let s: Vec<f64> = (0..n).map(|i| weights.map_or(1.0, |c| c[i].sqrt())).collect();
         let xw = Mat::from_fn(n, p, |i, j| s[i] * x[(i, j)]);
         let yw = Col::from_fn(n, |i| s[i] * y[i]);
-        let svd = xw.thin_svd().unwrap();
-        let d = svd.S().column_vector();
-        let uty = svd.U().transpose() * &yw;
-        let coef = Col::from_fn(d.nrows(), |i| filter.gain(d[i], n) * uty[i]);
-        svd.V() * &coef
+        let svd = truncated_svd(xw.as_ref(), Par::Seq).unwrap();
+        let g = filter.gains(&svd.d, n).unwrap();
+        let uty = t_matvec(svd.u.as_ref(), yw.as_ref(), Par::Seq);
+        let coef = Col::from_fn(svd.d.len(), |i| g[i] * uty[i]);
+        matvec(svd.v.as_ref(), coef.as_ref(), Par::Seq)
     }
 
     fn max_rel_diff(a: &Col<f64>, b: &Col<f64>) -> f64 {
@@ -290,36 +342,44 @@ mod tests {
     #[test]
     fn is_registered_with_defaults() {
         let plugin = collapse_core::registry::lookup::<dyn Estimator>("landweber").unwrap();
+        assert_eq!(plugin.provided_by, ("custom-estimator", env!("CARGO_PKG_VERSION")));
         let built = (plugin.build)(&json!({}), &ctx(40, 80)).unwrap();
         assert_eq!(built.params["steps"], json!(50));
         assert_eq!(built.params["step_size"], json!(1.0));
         assert!(built.object.spectral().is_some());
         assert!(built.object.ridge_penalty().is_none());
-        assert!(LandweberParams::example().build(&ctx(40, 80)).is_ok());
+        assert!(LandweberParams::example().checked_build(&ctx(40, 80)).is_ok());
+        assert!(LandweberParams::default().checked_build(&ctx(40, 80)).is_ok());
     }
 
+    /// The ranges are declared once, in the schema, and enforced by the registry.
     #[test]
     fn invalid_parameters_name_their_field() {
-        let field = |p: LandweberParams| p.build(&ctx(10, 20)).unwrap_err().field;
-        assert_eq!(field(LandweberParams { steps: 0, step_size: 1.0 }), "steps");
-        assert_eq!(field(LandweberParams { steps: MAX_STEPS + 1, step_size: 1.0 }), "steps");
-        for bad in [0.0, -0.5, 2.0, 2.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            let e = LandweberParams { steps: 10, step_size: bad }.build(&ctx(10, 20)).unwrap_err();
-            assert_eq!(e.field, "step_size", "{bad}");
-            assert!(e.message.contains("(0, 2)"), "{}", e.message);
+        let err = |p: LandweberParams| p.checked_build(&ctx(10, 20)).unwrap_err();
+        for steps in [0, 1_000_001] {
+            let e = err(LandweberParams { steps, step_size: 1.0 });
+            assert_eq!(e.field(), Some("steps"));
+            assert!(e.to_string().contains("in [1, 1000000]"), "{e}");
         }
-        // Through the registry: type errors and unknown keys name the field too.
+        for bad in [0.0, -0.5, 2.0, 2.5] {
+            let e = err(LandweberParams { steps: 10, step_size: bad });
+            assert_eq!(e.field(), Some("step_size"), "{bad}");
+            assert!(e.to_string().contains("(0, 2)"), "{e}");
+        }
+        // Through the registry (as a scenario file is read): type errors and unknown
+        // keys name the field too.
         let plugin = collapse_core::registry::lookup::<dyn Estimator>("landweber").unwrap();
-        let err = |v| match (plugin.build)(&v, &ctx(10, 20)) {
+        let field = |v| match (plugin.build)(&v, &ctx(10, 20)) {
             Err(CoreError::Config { field, .. }) => field,
             other => panic!("expected a config error, got {other:?}"),
         };
-        assert_eq!(err(json!({"steps": 0})), "steps");
-        assert_eq!(err(json!({"steps": -3})), "steps");
-        assert_eq!(err(json!({"steps": 2.5})), "steps");
-        assert_eq!(err(json!({"step_size": 3.0})), "step_size");
-        assert_eq!(err(json!({"step_size": "big"})), "step_size");
-        assert!(matches!((plugin.build)(&json!({"lambda": 1.0}), &ctx(10, 20)), Err(CoreError::Config { .. })));
+        assert_eq!(field(json!({"steps": 0})), "steps");
+        assert_eq!(field(json!({"steps": -3})), "steps");
+        assert_eq!(field(json!({"steps": 2.5})), "steps");
+        assert_eq!(field(json!({"step_size": 3.0})), "step_size");
+        assert_eq!(field(json!({"step_size": 0.0})), "step_size");
+        assert_eq!(field(json!({"step_size": "big"})), "step_size");
+        assert_eq!(field(json!({"lambda": 1.0})), "lambda");
     }
 
     /// By hand: X = diag(1, 2), y = (1, 2), n = p = 2, so s_ref = (1 + 1)² = 4 and
@@ -330,40 +390,39 @@ mod tests {
     /// coordinates follow b ← b + (1 − b)/2: (3/4, 3/4).
     #[test]
     fn tiny_case_by_hand() {
-        let est = LandweberParams { steps: 2, step_size: 1.0 }.build(&ctx(2, 2)).unwrap();
+        let est = LandweberParams { steps: 2, step_size: 1.0 }.checked_build(&ctx(2, 2)).unwrap();
         let x = Mat::from_fn(2, 2, |i, j| [[1.0, 0.0], [0.0, 2.0]][i][j]);
         let y = Col::from_fn(2, |i| [1.0, 2.0][i]);
-        let b = est.fit(x.as_ref(), y.as_ref(), None).unwrap();
+        let b = fit(est.as_ref(), x.as_ref(), y.as_ref(), None).unwrap();
         assert!((b[0] - 15.0 / 64.0).abs() < 1e-15, "{b:?}");
         assert!((b[1] - 0.75).abs() < 1e-15, "{b:?}");
-        // The filter gives the same numbers: g(1) = 1 − (7/8)² = 15/64, g(2)·2 = 3/4.
-        let g = est.spectral().unwrap();
-        assert!((g.gain(1.0, 2) - 15.0 / 64.0).abs() < 1e-15);
-        assert!((2.0 * g.gain(2.0, 2) - 0.75).abs() < 1e-15);
+        // The filter gives the same numbers: g(2)·2 = 3/4, g(1) = 1 − (7/8)² = 15/64.
+        let g = est.spectral().unwrap().gains(&[2.0, 1.0], 2).unwrap();
+        assert!((2.0 * g[0] - 0.75).abs() < 1e-15, "{g:?}");
+        assert!((g[1] - 15.0 / 64.0).abs() < 1e-15, "{g:?}");
         let w = Col::from_fn(2, |i| [4.0, 1.0][i]);
-        let bw = est.fit(x.as_ref(), y.as_ref(), Some(w.as_ref())).unwrap();
+        let bw = fit(est.as_ref(), x.as_ref(), y.as_ref(), Some(w.as_ref())).unwrap();
         assert!((bw[0] - 0.75).abs() < 1e-15 && (bw[1] - 0.75).abs() < 1e-15, "{bw:?}");
     }
 
-    /// The invariant settings rely on: `fit` (k explicit gradient steps) equals the
-    /// spectral form V diag(gain(d_i)) Uᵀy, for p > n, n > p and n = p, with and
-    /// without row weights, across step counts and across the whole stable range of
-    /// the top direction's curvature c = η d_max²/n (including the oscillating regime
-    /// 1 < c ≤ 2).
+    /// The invariant the protocols rely on: `fit` (k explicit gradient steps) equals the
+    /// spectral form V diag(gains(d)) Uᵀy, for p > n, n > p and n = p, with and without
+    /// row weights, across step counts and across the whole stable range of the top
+    /// direction's curvature c = η d_max²/n (including the oscillating regime 1 < c ≤ 2).
     #[test]
-    fn fit_agrees_with_spectral_gain() {
+    fn fit_agrees_with_spectral_gains() {
         for (n, p, seed) in [(30, 50, 1), (50, 20, 2), (25, 25, 3)] {
             let (x, y) = random(n, p, seed);
             let weights = Col::from_fn(n, |i| 0.25 + (i % 4) as f64);
             for w in [None, Some(weights.as_ref())] {
                 let xw = Mat::from_fn(n, p, |i, j| w.map_or(1.0, |c| c[i].sqrt()) * x[(i, j)]);
-                let d_max = xw.singular_values().unwrap()[0];
+                let d_max = thin_svd(xw.as_ref(), Par::Seq).unwrap().s[0];
                 let s_max = d_max * d_max / n as f64;
                 for c in [0.05, 0.7, 1.0, 1.6, 1.99] {
                     for steps in [1, 2, 7, 50, 400] {
                         // Measuring the step in units of 1/s_max makes η d_max²/n = c.
-                        let lw = Landweber::new(steps, c, s_max).unwrap();
-                        let b = lw.fit(x.as_ref(), y.as_ref(), w).unwrap();
+                        let lw = Landweber::new(steps, c, s_max);
+                        let b = fit(&lw, x.as_ref(), y.as_ref(), w).unwrap();
                         let reference = spectral_reference(&lw, x.as_ref(), y.as_ref(), w);
                         let diff = max_rel_diff(&b, &reference);
                         let tag = format!("n={n} p={p} k={steps} c={c} weighted={}", w.is_some());
@@ -379,42 +438,52 @@ mod tests {
     fn many_steps_approach_min_norm() {
         let (n, p) = (20, 45);
         let (x, y) = random(n, p, 4);
-        let lw = Landweber::new(20_000, 1.0, reference_curvature(n, p)).unwrap();
-        let b = lw.fit(x.as_ref(), y.as_ref(), None).unwrap();
-        let svd = x.thin_svd().unwrap();
-        let d = svd.S().column_vector();
-        let uty = svd.U().transpose() * &y;
-        let pinv = svd.V() * Col::from_fn(n, |i| uty[i] / d[i]);
+        let lw = Landweber::new(20_000, 1.0, reference_curvature(n, p));
+        let b = fit(&lw, x.as_ref(), y.as_ref(), None).unwrap();
+        let svd = truncated_svd(x.as_ref(), Par::Seq).unwrap();
+        let uty = t_matvec(svd.u.as_ref(), y.as_ref(), Par::Seq);
+        let pinv = matvec(svd.v.as_ref(), Col::from_fn(n, |i| uty[i] / svd.d[i]).as_ref(), Par::Seq);
         assert!(max_rel_diff(&b, &pinv) < 1e-8, "{:e}", max_rel_diff(&b, &pinv));
-        assert!((&x * &b - &y).norm_l2() < 1e-8 * y.norm_l2());
+        let resid = &matvec(x.as_ref(), b.as_ref(), Par::Seq) - &y;
+        assert!(resid.norm_l2() < 1e-8 * y.norm_l2());
     }
 
     #[test]
     fn gain_limits() {
-        let lw = Landweber::new(10, 1.0, 4.0).unwrap(); // η = 1/4
+        let lw = Landweber::new(10, 1.0, 4.0); // η = 1/4
         let n = 8;
+        let g = |d: f64| lw.gains(&[d], n).unwrap()[0];
         // Small d: g ≈ kη d/n (no cancellation).
         let d = 1e-9;
-        assert!((lw.gain(d, n) / (10.0 * 0.25 * d / n as f64) - 1.0).abs() < 1e-12);
-        assert!(lw.gain(0.0, n).abs() < f64::MIN_POSITIVE);
+        assert!((g(d) / (10.0 * 0.25 * d / n as f64) - 1.0).abs() < 1e-12);
+        assert!(g(0.0).abs() < f64::MIN_POSITIVE);
         // η d²/n = 1: one step interpolates the direction, g = 1/d.
         let d = (n as f64 / 0.25).sqrt();
-        assert!((lw.gain(d, n) * d - 1.0).abs() < 1e-15);
-        // η d²/n = 2 is the (stable) edge; above it the gain is NaN.
+        assert!((g(d) * d - 1.0).abs() < 1e-15);
+        // η d²/n = 2 is the (stable) edge; above it the gains are an error.
         let d = (2.0 * n as f64 / 0.25).sqrt();
-        assert!(lw.gain(d, n).is_finite());
-        assert!(lw.gain(d * 1.01, n).is_nan());
+        assert!(g(d).is_finite());
+        assert!(lw.gains(&[d * 1.01, 1.0], n).is_err());
     }
 
-    /// A step that is unstable for the sampled design is an error in `fit`, and the
-    /// spectral gain of the offending direction is NaN.
+    /// A step that is unstable for the sampled design is a numerical error naming
+    /// `estimator.step_size` and the curvature, from `fit` and from the gains alike;
+    /// the gains fail on the whole spectrum even though the small direction is stable.
     #[test]
     fn unstable_step_is_reported() {
-        let est = LandweberParams { steps: 5, step_size: 1.9 }.build(&ctx(2, 2)).unwrap(); // η = 0.475
+        let est = LandweberParams { steps: 5, step_size: 1.9 }.checked_build(&ctx(2, 2)).unwrap(); // η = 0.475
         let x = Mat::from_fn(2, 2, |i, j| if i == j { [1.0, 4.0][i] } else { 0.0 }); // η·16/2 = 3.8
         let y = Col::from_fn(2, |_| 1.0);
-        let err = est.fit(x.as_ref(), y.as_ref(), None).unwrap_err().to_string();
-        assert!(err.contains("step_size"), "{err}");
-        assert!(est.spectral().unwrap().gain(4.0, 2).is_nan());
+        let from_fit = fit(est.as_ref(), x.as_ref(), y.as_ref(), None).unwrap_err();
+        let from_gains = est.spectral().unwrap().gains(&[4.0, 1.0], 2).unwrap_err();
+        for e in [&from_fit, &from_gains] {
+            assert!(matches!(e, CoreError::Numerical { .. }), "{e:?}");
+            assert!(!e.is_user_error());
+            let text = e.to_string();
+            assert!(text.contains("estimator.step_size = 1.9"), "{text}");
+            assert!(text.contains("η·d_max²/n = 3.8000"), "{text}");
+        }
+        assert_eq!(from_fit.to_string(), from_gains.to_string());
+        assert!(est.spectral().unwrap().gains(&[1.0], 2).is_ok());
     }
 }
