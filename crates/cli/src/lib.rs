@@ -19,6 +19,7 @@ use collapse_protocols as _;
 use collapse_schedules as _;
 
 pub mod catalog;
+pub mod claims;
 pub mod compare;
 pub mod output;
 pub mod report;

@@ -71,10 +71,12 @@ pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScen
     for s in sets {
         spec::apply_override(&mut table, s)?;
     }
-    spec::resolve(&table).map_err(|e| match file.and_then(|f| manifest_hint(f, &e)) {
-        Some(hint) => UserError::new(hint).into(),
+    let scenario = spec::resolve(&table).map_err(|e| match file.and_then(|f| manifest_hint(f, &e)) {
+        Some(hint) => anyhow::Error::from(UserError::new(hint)),
         None => anyhow::Error::from(e),
-    })
+    })?;
+    crate::claims::parse_report(scenario.report.as_ref())?;
+    Ok(scenario)
 }
 
 /// `collapse validate`: resolve and print the grid.
@@ -201,6 +203,15 @@ pub fn run_scenario(
     println!("{}", report::final_table(&s, &summary, &theory));
     if let Some(best) = report::best_w(&s, &summary) {
         print!("{best}");
+    }
+    let claims = crate::claims::parse_report(s.report.as_ref())?;
+    let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
+    let verdicts = crate::claims::evaluate(&out_dir, &claims, &metrics)?;
+    if !verdicts.is_empty() {
+        println!("claims:");
+        for v in &verdicts {
+            println!("  {v}");
+        }
     }
     println!(
         "wrote {} ({rows} runs rows, {} summary rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",

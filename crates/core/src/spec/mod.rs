@@ -45,8 +45,8 @@ pub use schema::scenario_schema;
 pub use value::{ParamValue, json_to_toml, toml_to_json};
 
 /// Top-level keys that are not plugin sections.
-pub const HEADER_KEYS: [&str; 8] =
-    ["name", "description", "seed", "replicates", "iterations", "common_random_numbers", "design", "output"];
+pub const HEADER_KEYS: [&str; 9] =
+    ["name", "description", "seed", "replicates", "iterations", "common_random_numbers", "design", "output", "report"];
 
 /// Which rows of the runs table a run writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -235,6 +235,9 @@ pub struct ResolvedScenario {
     pub groups: Vec<Group>,
     /// What the run writes.
     pub output: OutputSpec,
+    /// The `[report]` table (claims and figures), which the CLI interprets; it changes no
+    /// number.
+    pub report: Option<toml::Value>,
     /// The scenario as TOML after overrides, with defaults filled in.
     pub resolved: toml::Table,
 }

@@ -50,6 +50,7 @@ pub fn resolve(table: &toml::Table) -> Result<ResolvedScenario, CoreError> {
         cells,
         groups,
         output: header.output,
+        report: table.get("report").cloned(),
         resolved,
     })
 }
@@ -105,6 +106,9 @@ fn read_header(root: &Map<String, Value>) -> Result<Header, CoreError> {
         Some(Value::Bool(b)) => *b,
         Some(v) => return Err(CoreError::config("common_random_numbers", format!("must be true or false, got {v}"))),
     };
+    if let Some(v) = root.get("report").filter(|v| !v.is_object()) {
+        return Err(CoreError::config("report", format!("must be a table ([report]), got {v}")));
+    }
     let output: OutputSpec = match root.get("output") {
         None => OutputSpec::default(),
         Some(v @ Value::Object(_)) => registry::deserialize_strict(v).map_err(|e| e.in_section("output"))?,

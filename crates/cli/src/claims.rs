@@ -1,0 +1,424 @@
+//! Claims: what a registered scenario shows, checked against its own results.
+//!
+//! A scenario's `[report]` table may list claims, each a sentence and a check computed
+//! from the run's `summary.parquet` (and `runs.parquet` for paired checks):
+//!
+//! ```toml
+//! [[report.claims]]
+//! claim = "the long-run risk is lowest near w = 1/φ"
+//! check = "argmin"            # argmin | less | linear | bounded | agrees | slope
+//! param = "schedule.w"
+//! expect = 0.618
+//! ```
+//!
+//! Every check has the optional fields `metric` (default: the first metric), `where` (a
+//! table of parameter values selecting cells, e.g. `{ "schedule.w" = 0.0 }`) and
+//! `iteration` (default: the last). `collapse run` prints a verdict line per claim:
+//! "yes"/"no" with the numbers behind it.
+//!
+//! | check | fields | holds when |
+//! |---|---|---|
+//! | `argmin` | `param`, `expect`, `tolerance` (0) | `expect` lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
+//! | `less` | `than` (a selection), `z` (3) | the selected cell's metric is below the `than` cell's by more than `z` paired standard errors |
+//! | `linear` | `z` (4), `min_r2` (0.99) | in every selected cell the mean grows linearly in t ≥ 1: slope > z standard errors, R² ≥ min_r2 |
+//! | `bounded` | `bound` | in every selected cell the mean stays ≤ bound at every iteration |
+//! | `agrees` | `against` (`exact` or `theory`), `z` (4) | in every selected cell \|mean − exact or theory\| < z standard errors |
+//! | `slope` | `param`, `expect`, `tolerance` | the log–log least-squares slope of the mean against `param` is within tolerance of `expect`, in every group |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use polars::prelude::{DataFrame, DataType};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::compare;
+
+/// The kinds of check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// The argmin over a swept parameter is near an expected value.
+    Argmin,
+    /// One cell's metric is smaller than another's, paired.
+    Less,
+    /// The metric grows linearly in the iteration.
+    Linear,
+    /// The metric stays below a bound.
+    Bounded,
+    /// Simulation agrees with the exact expectation or the theory.
+    Agrees,
+    /// A log–log slope against a parameter.
+    Slope,
+}
+
+/// One claim of a scenario's `[report]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The sentence printed with the verdict.
+    pub claim: String,
+    /// What is checked.
+    pub check: CheckKind,
+    /// The metric (default: the scenario's first).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Parameter values selecting the cells the check looks at.
+    #[serde(default, rename = "where")]
+    pub selection: BTreeMap<String, Value>,
+    /// The iteration (default: the last).
+    #[serde(default)]
+    pub iteration: Option<i64>,
+    /// `argmin`, `slope`: the swept parameter.
+    #[serde(default)]
+    pub param: Option<String>,
+    /// `argmin`, `slope`: the expected value.
+    #[serde(default)]
+    pub expect: Option<f64>,
+    /// `argmin`, `slope`: the allowed distance from `expect`.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// `less`: the cell compared against.
+    #[serde(default)]
+    pub than: Option<BTreeMap<String, Value>>,
+    /// `bounded`: the bound.
+    #[serde(default)]
+    pub bound: Option<f64>,
+    /// `less`, `linear`, `agrees`: the z threshold.
+    #[serde(default)]
+    pub z: Option<f64>,
+    /// `linear`: the smallest R².
+    #[serde(default)]
+    pub min_r2: Option<f64>,
+    /// `agrees`: `exact` or `theory`.
+    #[serde(default)]
+    pub against: Option<String>,
+}
+
+/// A scenario's `[report]` table: claims, and figures (drawn by `collapse plot`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Claims checked after a run.
+    #[serde(default)]
+    pub claims: Vec<Claim>,
+    /// Figure specifications.
+    #[serde(default)]
+    pub figures: Vec<Value>,
+}
+
+/// Parse and check a scenario's `[report]` table; errors name the field.
+pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
+    let Some(table) = table else { return Ok(Report::default()) };
+    let value = serde_json::to_value(table).context("report")?;
+    let report: Report = collapse_core::registry::deserialize_strict(&value).map_err(|e| e.in_section("report"))?;
+    for (k, c) in report.claims.iter().enumerate() {
+        let field = |f: &str| format!("report.claims[{k}].{f}");
+        let need = |present: bool, f: &str, why: &str| -> Result<()> {
+            if present {
+                Ok(())
+            } else {
+                Err(collapse_core::CoreError::config(field(f), format!("missing; `{}` needs {why}", check_name(c.check))).into())
+            }
+        };
+        match c.check {
+            CheckKind::Argmin => {
+                need(c.param.is_some(), "param", "the swept parameter")?;
+                need(c.expect.is_some(), "expect", "the expected argmin")?;
+            }
+            CheckKind::Slope => {
+                need(c.param.is_some(), "param", "the parameter on the x axis")?;
+                need(c.expect.is_some(), "expect", "the expected slope")?;
+                need(c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
+            }
+            CheckKind::Less => need(c.than.is_some(), "than", "the cell compared against")?,
+            CheckKind::Bounded => need(c.bound.is_some(), "bound", "the bound")?,
+            CheckKind::Agrees => {
+                if !matches!(c.against.as_deref(), Some("exact" | "theory")) {
+                    return Err(collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into());
+                }
+            }
+            CheckKind::Linear => {}
+        }
+    }
+    Ok(report)
+}
+
+fn check_name(k: CheckKind) -> &'static str {
+    match k {
+        CheckKind::Argmin => "argmin",
+        CheckKind::Less => "less",
+        CheckKind::Linear => "linear",
+        CheckKind::Bounded => "bounded",
+        CheckKind::Agrees => "agrees",
+        CheckKind::Slope => "slope",
+    }
+}
+
+/// The outcome of one claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The claim's sentence.
+    pub claim: String,
+    /// Whether it holds (None: could not be checked, e.g. no runs table).
+    pub holds: Option<bool>,
+    /// The numbers behind it.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mark = match self.holds {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "not checked",
+        };
+        write!(f, "{}: {mark}, {}", self.claim, self.detail)
+    }
+}
+
+/// Text columns (categorical or not) as strings, numbers as f64.
+fn column_values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
+    let c = df.column(name).with_context(|| format!("no column `{name}`"))?;
+    if c.dtype().is_numeric() {
+        let f = c.cast(&DataType::Float64)?;
+        Ok(f.f64()?.to_vec().into_iter().map(|x| x.map(Value::from).unwrap_or(Value::Null)).collect())
+    } else if c.dtype() == &DataType::Boolean {
+        let b = c.bool()?;
+        Ok((0..b.len()).map(|i| b.get(i).map(Value::from).unwrap_or(Value::Null)).collect())
+    } else {
+        let s = c.cast(&DataType::String)?;
+        let s = s.str()?;
+        Ok((0..s.len()).map(|i| s.get(i).map(Value::from).unwrap_or(Value::Null)).collect())
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    }
+}
+
+/// The rows of `df` whose parameter columns match `selection`.
+fn select(df: &DataFrame, selection: &BTreeMap<String, Value>) -> Result<Vec<bool>> {
+    let mut keep = vec![true; df.height()];
+    for (column, wanted) in selection {
+        let values = column_values(df, column)
+            .map_err(|_| crate::UserError::new(format!("report: `where` names `{column}`, which is not a column")))?;
+        for (k, v) in keep.iter_mut().zip(values) {
+            *k &= same(&v, wanted);
+        }
+    }
+    Ok(keep)
+}
+
+fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let c = df.column(name).with_context(|| format!("no column `{name}`"))?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+/// Per selected cell: (cell, iteration → (mean, se, exact, theory)).
+type CellSeries = BTreeMap<i64, BTreeMap<i64, (f64, f64, f64, f64)>>;
+
+fn series(summary: &DataFrame, metric: &str, selection: &BTreeMap<String, Value>) -> Result<CellSeries> {
+    let keep = select(summary, selection)?;
+    let cell = f64s(summary, "cell")?;
+    let t = f64s(summary, "iteration")?;
+    let mean = f64s(summary, &format!("{metric}_mean"))?;
+    let se = f64s(summary, &format!("{metric}_se"))?;
+    let nan = vec![f64::NAN; summary.height()];
+    let exact = f64s(summary, &format!("{metric}_exact_mean")).unwrap_or_else(|_| nan.clone());
+    let theory = f64s(summary, &format!("{metric}_theory")).unwrap_or(nan);
+    let mut out: CellSeries = BTreeMap::new();
+    for i in (0..summary.height()).filter(|&i| keep[i]) {
+        out.entry(cell[i] as i64).or_default().insert(t[i] as i64, (mean[i], se[i], exact[i], theory[i]));
+    }
+    Ok(out)
+}
+
+/// Evaluate the claims of a finished run in `dir`.
+pub fn evaluate(dir: &Path, report: &Report, metrics: &[String]) -> Result<Vec<Verdict>> {
+    if report.claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let summary = crate::output::read_parquet(&dir.join("summary.parquet"))?;
+    let runs_path = dir.join("runs.parquet");
+    let runs = if runs_path.is_file() { Some(compare::load(dir)?) } else { None };
+    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics)).collect()
+}
+
+fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metrics: &[String]) -> Result<Verdict> {
+    let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
+    let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
+    let cells = series(summary, &metric, &c.selection)?;
+    if cells.is_empty() {
+        return Ok(verdict(Some(false), "no cell matches `where`".into()));
+    }
+    let at = |s: &BTreeMap<i64, (f64, f64, f64, f64)>| -> Option<(i64, (f64, f64, f64, f64))> {
+        match c.iteration {
+            Some(t) => s.get(&t).map(|v| (t, *v)),
+            None => s.iter().next_back().map(|(t, v)| (*t, *v)),
+        }
+    };
+    match c.check {
+        CheckKind::Argmin => {
+            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let param = c.param.as_deref().unwrap_or_default();
+            let keep = select(runs, &c.selection)?;
+            let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
+            let rows = runs.filter(&mask)?;
+            let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
+            let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
+            let mut holds = !cmp.argmin.is_empty();
+            let mut detail = String::new();
+            for a in &cmp.argmin {
+                let ok = expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12;
+                holds &= ok;
+                let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
+                let _ = write!(detail, "{group}argmin {param} = {} [{}, {}]; ", a.best, a.low, a.high);
+            }
+            let _ = write!(detail, "expected {expect}{}", if tol > 0.0 { format!(" ± {tol}") } else { String::new() });
+            Ok(verdict(Some(holds), detail))
+        }
+        CheckKind::Less => {
+            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let than = c.than.clone().unwrap_or_default();
+            let other = series(summary, &metric, &than)?;
+            if cells.len() != 1 || other.len() != 1 {
+                return Ok(verdict(
+                    Some(false),
+                    format!("`where` selects {} cells and `than` {}; each must select one", cells.len(), other.len()),
+                ));
+            }
+            let (a, b) = (*cells.keys().next().unwrap_or(&0), *other.keys().next().unwrap_or(&0));
+            let t = match c.iteration {
+                Some(t) => t,
+                None => *cells.values().next().and_then(|s| s.keys().next_back()).unwrap_or(&0),
+            };
+            let (cell, rep, it, val) =
+                (f64s(runs, "cell")?, f64s(runs, "replicate")?, f64s(runs, "iteration")?, f64s(runs, &metric)?);
+            let mut by: BTreeMap<(i64, i64), f64> = BTreeMap::new();
+            for i in 0..runs.height() {
+                if it[i] as i64 == t {
+                    by.insert((cell[i] as i64, rep[i] as i64), val[i]);
+                }
+            }
+            let mut acc = collapse_core::results::Running::default();
+            for ((c0, r), v) in &by {
+                if *c0 == a
+                    && let Some(w) = by.get(&(b, *r))
+                {
+                    acc.push(v - w);
+                }
+            }
+            let se = acc.se().unwrap_or(f64::NAN);
+            let z = acc.mean / se;
+            let threshold = c.z.unwrap_or(3.0);
+            Ok(verdict(
+                Some(z < -threshold),
+                format!("paired difference {:+.5} ± {se:.5} at t = {t} (z = {z:+.1}; needs < −{threshold})", acc.mean),
+            ))
+        }
+        CheckKind::Linear => {
+            let (zmin, r2min) = (c.z.unwrap_or(4.0), c.min_r2.unwrap_or(0.99));
+            let mut holds = true;
+            let mut detail = String::new();
+            for (cell, s) in &cells {
+                let pts: Vec<(f64, f64)> = s.iter().filter(|(t, _)| **t >= 1).map(|(t, v)| (*t as f64, v.0)).collect();
+                let (slope, se, r2) = least_squares(&pts);
+                let ok = slope / se > zmin && r2 >= r2min;
+                holds &= ok;
+                let _ = write!(detail, "cell {cell}: slope {slope:.4} ± {se:.4} per iteration, R² {r2:.4}; ");
+            }
+            Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
+        }
+        CheckKind::Bounded => {
+            let bound = c.bound.unwrap_or(f64::NAN);
+            let worst = cells.values().flat_map(|s| s.values().map(|v| v.0)).fold(f64::NEG_INFINITY, f64::max);
+            Ok(verdict(Some(worst <= bound), format!("largest mean {worst:.5} (bound {bound})")))
+        }
+        CheckKind::Agrees => {
+            let against = c.against.as_deref().unwrap_or("exact");
+            let threshold = c.z.unwrap_or(4.0);
+            let mut worst: f64 = 0.0;
+            let mut n = 0;
+            for s in cells.values() {
+                let Some((_, (mean, se, exact, theory))) = at(s) else { continue };
+                let reference = if against == "exact" { exact } else { theory };
+                if reference.is_finite() && se > 0.0 {
+                    worst = worst.max(((mean - reference) / se).abs());
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                return Ok(verdict(Some(false), format!("no cell has a {against} value")));
+            }
+            Ok(verdict(Some(worst < threshold), format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})")))
+        }
+        CheckKind::Slope => {
+            let param = c.param.as_deref().unwrap_or_default();
+            let keep = select(summary, &c.selection)?;
+            let x = f64s(summary, param).map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
+            let cell = f64s(summary, "cell")?;
+            let mut by_cell: BTreeMap<i64, f64> = BTreeMap::new();
+            for i in (0..summary.height()).filter(|&i| keep[i]) {
+                by_cell.insert(cell[i] as i64, x[i]);
+            }
+            let pts: Vec<(f64, f64)> = cells
+                .iter()
+                .filter_map(|(cell, s)| Some((by_cell.get(cell)?.ln(), at(s)?.1.0.ln())))
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .collect();
+            let (slope, se, _) = least_squares(&pts);
+            let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
+            Ok(verdict(
+                Some((slope - expect).abs() <= tol),
+                format!("log–log slope against {param} {slope:.3} ± {se:.3} over {} points (expected {expect} ± {tol})", pts.len()),
+            ))
+        }
+    }
+}
+
+/// Least squares y = a + b x: (b, se(b), R²).
+fn least_squares(pts: &[(f64, f64)]) -> (f64, f64, f64) {
+    let n = pts.len() as f64;
+    if pts.len() < 3 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let b = sxy / sxx;
+    let resid: f64 = pts.iter().map(|p| (p.1 - my - b * (p.0 - mx)).powi(2)).sum();
+    let se = (resid / (n - 2.0) / sxx).sqrt();
+    let r2 = if syy > 0.0 { 1.0 - resid / syy } else { 1.0 };
+    (b, se, r2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_line() {
+        let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 2.0 + 0.5 * i as f64)).collect();
+        let (b, se, r2) = least_squares(&pts);
+        assert!((b - 0.5).abs() < 1e-12 && se < 1e-10 && (r2 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn report_fields_are_checked_per_kind() {
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"argmin\"\nexpect = 0.6\n").unwrap();
+        let e = parse_report(Some(&t)).unwrap_err().to_string();
+        assert!(e.contains("report.claims[0].param") && e.contains("missing"), "{e}");
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"argmax\"\n").unwrap();
+        let e = parse_report(Some(&t)).unwrap_err().to_string();
+        assert!(e.contains("report.claims[0].check"), "{e}");
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"bounded\"\nbound = 2.0\n").unwrap();
+        assert_eq!(parse_report(Some(&t)).unwrap().claims.len(), 1);
+    }
+}
