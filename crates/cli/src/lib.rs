@@ -21,11 +21,14 @@ use collapse_schedules as _;
 pub mod catalog;
 pub mod claims;
 pub mod compare;
+pub mod merge;
 pub mod output;
 pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod shard;
 pub mod theory_cmd;
+pub mod workdir;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -109,6 +112,22 @@ enum Command {
         /// Parquet compression. Same as `--set output.compression=...`.
         #[arg(long, value_parser = ["zstd", "lz4", "snappy", "gzip", "uncompressed"])]
         compression: Option<String>,
+        /// Run only shard I of N (1-based) and write it as a part for `collapse merge`.
+        /// Inside a Slurm array task the shard comes from SLURM_ARRAY_TASK_ID/COUNT.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Finish the unfinished run (or shard) in DIR: finished units are kept.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
+    },
+    /// Merge the parts of a sharded run (DIR/parts/) into runs.parquet, summary.parquet,
+    /// scenario.toml and manifest.json, identical to an unsharded run's.
+    Merge {
+        /// The output directory the shards wrote to.
+        dir: PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Paired comparison along a swept parameter: differences between neighbouring values
     /// with paired standard errors, and the argmin with a bootstrap interval.
@@ -216,12 +235,24 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Validate(args) => run::validate(&args.scenario, &args.set),
-        Command::Run { scenario, out, threads, quiet, runs, compression } => {
+        Command::Run { scenario, out, threads, quiet, runs, compression, shard, resume } => {
             let mut sets = scenario.set.clone();
             sets.extend(runs.map(|r| format!("output.runs={r}")));
             sets.extend(compression.map(|c| format!("output.compression={c}")));
-            run::run_scenario(&scenario.scenario, &sets, out.as_deref(), threads.map(usize::from).unwrap_or(0), quiet)
+            let shard = match shard {
+                Some(text) => Some(crate::shard::parse(&text)?),
+                None => crate::shard::from_slurm(|k| std::env::var(k).ok())?,
+            };
+            let req = run::RunRequest {
+                out: resume.clone().or(out),
+                threads: threads.map(usize::from).unwrap_or(0),
+                quiet,
+                shard,
+                resume: resume.is_some(),
+            };
+            run::run_scenario(&scenario.scenario, &sets, &req)
         }
+        Command::Merge { dir, quiet } => merge::merge(&dir, quiet),
         Command::Compare { dir, param, metric, iteration, bootstrap } => {
             let runs = compare::load(&dir)?;
             let c = compare::compare(&runs, &param, metric.as_deref(), iteration, bootstrap)?;

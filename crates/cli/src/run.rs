@@ -7,12 +7,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use collapse_core::engine::{self, RunOptions};
-use collapse_core::results;
+use collapse_core::results::{self, Summary};
 use collapse_core::spec::{self, ResolvedScenario, RunsOutput};
 use collapse_core::{CoreError, NoTheory, Path as TheoryPath, Section, registry};
 use serde_json::{Value, json};
 
-use crate::writer::RunWriter;
+use crate::shard;
+use crate::workdir::{self, Layout, Recorder, ShardSpec, WorkDir};
+use crate::writer::{self, Sources};
 use crate::{UserError, output, report};
 
 /// Read a scenario file as UTF-8 text; anything else is a user error naming the file.
@@ -139,84 +141,190 @@ fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<TheoryPath, NoTheory>>
     json!(reasons)
 }
 
-/// `collapse run`: simulate, streaming every finished unit to the writer, then write the
-/// runs table from the spill, the summary, the resolved scenario and the manifest, and
-/// rename them all into place.
-pub fn run_scenario(
-    name_or_file: &str,
-    sets: &[String],
-    out: Option<&Path>,
-    threads: usize,
-    quiet: bool,
-) -> Result<()> {
-    let s = load_scenario(name_or_file, sets)?;
-    let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("results").join(&s.name));
-    output::check_writable(&out_dir)?;
-    let scenario_text = s.to_toml()?;
-    let started = Instant::now();
-    let mut staging = output::Staging::new(&out_dir)?;
-    let scratch = (s.output.runs == RunsOutput::All).then(|| staging.scratch("runs.spill"));
-    let mut writer = RunWriter::new(&s, scratch)?;
-    let bar = progress_bar(quiet, s.cells.len() * s.replicates, "trajectories");
-    let units = engine::units(&s);
-    let stats =
-        engine::run(&s, &units, RunOptions { threads, ..RunOptions::default() }, &mut writer, &|k| bar.inc(k as u64))?;
-    bar.finish_and_clear();
-    let simulation = started.elapsed().as_secs_f64();
-    let rows = writer.rows();
-    let runs_path = (s.output.runs != RunsOutput::None).then(|| staging.path("runs.parquet"));
-    let bar = progress_bar(quiet, rows, "rows written");
-    let summary = writer.finish(runs_path.as_deref(), s.output.compression, &|k| bar.inc(k as u64))?;
-    bar.finish_and_clear();
-    let theory = results::predictions(&s);
-    let summary_table = results::summary_table(&s, &summary, &theory);
+/// How `collapse run` was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// Output directory (default results/<name>).
+    pub out: Option<PathBuf>,
+    /// Worker threads (0: all).
+    pub threads: usize,
+    /// No progress bar.
+    pub quiet: bool,
+    /// This process's shard (from `--shard` or the Slurm array variables).
+    pub shard: Option<ShardSpec>,
+    /// Continue the unfinished run in the output directory.
+    pub resume: bool,
+}
+
+/// The manifest fields common to runs and merges.
+fn manifest_base(s: &ResolvedScenario, rows: usize, summary_rows: usize, theory: &[Vec<Result<TheoryPath, NoTheory>>]) -> serde_json::Map<String, Value> {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "collapse".into());
-    staging.parquet("summary.parquet", output::to_dataframe(&summary_table)?, s.output.compression)?;
-    staging.text("scenario.toml", &scenario_text)?;
-    let total = started.elapsed().as_secs_f64();
-    let manifest = json!({
+    let v = json!({
         "collapse_version": env!("CARGO_PKG_VERSION"),
         "git_commit": Some(env!("COLLAPSE_GIT_COMMIT")).filter(|c| !c.is_empty()),
         "binary": binary,
-        "plugins": plugins_used(&s),
+        "plugins": plugins_used(s),
         "scenario": s.name,
         "seed": s.seed,
-        "threads": stats.threads,
         "cells": s.cells.len(),
         "design_groups": s.groups.len(),
         "replicates": s.replicates,
         "iterations": s.iterations,
-        "factorizations": stats.factorizations,
         "output": {"runs": s.output.runs, "compression": s.output.compression},
-        "rows": {"runs": rows, "summary": summary_table.rows()},
-        "simulation_seconds": simulation,
-        "writing_seconds": total - simulation,
-        "theory_missing": theory_gaps(&s, &theory),
-        "overrides": sets,
+        "rows": {"runs": rows, "summary": summary_rows},
+        "theory_missing": theory_gaps(s, theory),
     });
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Finish a run whose values are all spilled: runs table, summary, scenario and manifest,
+/// staged and renamed into `out_dir`; then print the table and the claims.
+pub fn write_outputs(
+    s: &ResolvedScenario,
+    scenario_text: &str,
+    sources: &Sources,
+    out_dir: &Path,
+    quiet: bool,
+    extra: serde_json::Map<String, Value>,
+) -> Result<Summary> {
+    let rows = writer::run_rows(s);
+    let mut staging = output::Staging::new(out_dir)?;
+    let runs_path = (s.output.runs != RunsOutput::None).then(|| staging.path("runs.parquet"));
+    let bar = progress_bar(quiet, rows, "rows written");
+    let summary = writer::finalize(s, sources, runs_path.as_deref(), s.output.compression, &|k| bar.inc(k as u64))?;
+    bar.finish_and_clear();
+    let theory = results::predictions(s);
+    let summary_table = results::summary_table(s, &summary, &theory);
+    staging.parquet("summary.parquet", output::to_dataframe(&summary_table)?, s.output.compression)?;
+    staging.text("scenario.toml", scenario_text)?;
+    let mut manifest = manifest_base(s, rows, summary_table.rows(), &theory);
+    manifest.extend(extra);
     staging.text("manifest.json", &(serde_json::to_string_pretty(&manifest)? + "\n"))?;
     staging.commit().context("writing results")?;
-    let total = started.elapsed().as_secs_f64();
-    println!("{}", report::final_table(&s, &summary, &theory));
-    if let Some(best) = report::best_w(&s, &summary) {
+    println!("{}", report::final_table(s, &summary, &theory));
+    if let Some(best) = report::best_w(s, &summary) {
         print!("{best}");
     }
     let claims = crate::claims::parse_report(s.report.as_ref())?;
     let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
-    let verdicts = crate::claims::evaluate(&out_dir, &claims, &metrics)?;
+    let verdicts = crate::claims::evaluate(out_dir, &claims, &metrics)?;
     if !verdicts.is_empty() {
         println!("claims:");
         for v in &verdicts {
             println!("  {v}");
         }
     }
+    Ok(summary)
+}
+
+/// `collapse run`: simulate this process's units (all of them, or a shard), recording each
+/// finished unit in the working directory; then write the outputs (or, for a shard, turn
+/// the working directory into a part for `collapse merge`).
+pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Result<()> {
+    let s = load_scenario(name_or_file, sets)?;
+    let out_dir = req.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&s.name));
+    output::check_writable(&out_dir)?;
+    let scenario_text = s.to_toml()?;
+    let hash = workdir::scenario_hash(&scenario_text);
+    let layout = Layout::new(&s);
+    let units_all = engine::units(&s);
+    let mine: Vec<usize> = match req.shard {
+        Some(shard) => shard::assign(&s, shard.count).swap_remove(shard.index - 1),
+        None => (0..units_all.len()).collect(),
+    };
+    let wd_path = WorkDir::path_in(&out_dir, req.shard);
+    let part_path = req.shard.map(|sh| out_dir.join("parts").join(sh.name()));
+    if let Some(part) = part_path.as_ref().filter(|p| p.exists()) {
+        let existing = WorkDir::open(part)?;
+        if existing.state.scenario_hash != hash {
+            return Err(UserError::new(format!("`{}` holds a part of another scenario; use another --out", part.display())).into());
+        }
+        println!("shard {} is already complete ({}); merge with `collapse merge {}`", part.display(), part.display(), out_dir.display());
+        return Ok(());
+    }
+    let wd = if req.resume {
+        if !wd_path.exists() {
+            return Err(UserError::new(format!(
+                "--resume: `{}` has no unfinished run{} to resume",
+                out_dir.display(),
+                req.shard.map(|sh| format!(" of shard {}/{}", sh.index, sh.count)).unwrap_or_default()
+            ))
+            .into());
+        }
+        let wd = WorkDir::open(&wd_path)?;
+        if wd.state.scenario_hash != hash {
+            let other = spec::parse(&wd.state.scenario, "saved scenario").ok().and_then(|t| t.get("name").and_then(|n| n.as_str().map(str::to_string)));
+            return Err(UserError::new(format!(
+                "--resume: `{}` holds an unfinished run of another scenario ({}); it can only be resumed with that scenario and the same overrides",
+                out_dir.display(),
+                other.unwrap_or_else(|| "unnamed".into())
+            ))
+            .into());
+        }
+        wd
+    } else {
+        if wd_path.exists() {
+            return Err(UserError::new(format!(
+                "`{}` holds an unfinished run; finish it with --resume, or remove `{}` to start over",
+                out_dir.display(),
+                wd_path.display()
+            ))
+            .into());
+        }
+        WorkDir::create(&wd_path, WorkDir::state(&scenario_text, req.shard, mine.clone()), &layout)?
+    };
+    let todo: Vec<(usize, usize)> = mine.iter().filter(|u| !wd.done.contains(u)).map(|&u| units_all[u]).collect();
+    let started = Instant::now();
+    let trajectories: usize = todo.iter().map(|&(g, _)| s.groups[g].cells.len()).sum();
+    let bar = progress_bar(req.quiet, trajectories, "trajectories");
+    let mut recorder = Recorder::new(&wd, layout, s.replicates)?;
+    let stats = engine::run(&s, &todo, RunOptions { threads: req.threads, ..RunOptions::default() }, &mut recorder, &|k| bar.inc(k as u64));
+    bar.finish_and_clear();
+    // Whatever happened, what finished is recorded.
+    recorder.checkpoint()?;
+    let stats = stats.map_err(|e| {
+        anyhow::Error::from(e).context(format!("the run stopped; finished units are kept: `--resume` continues it in {}", out_dir.display()))
+    })?;
+    let simulation = started.elapsed().as_secs_f64();
+    if let (Some(shard), Some(part)) = (req.shard, part_path) {
+        std::fs::create_dir_all(out_dir.join("parts")).context("cannot create parts/")?;
+        std::fs::rename(&wd.path, &part).with_context(|| format!("cannot move the finished shard to {}", part.display()))?;
+        println!(
+            "shard {}/{}: {} units in {simulation:.2} s on {} threads; part {} (merge all parts with `collapse merge {}`)",
+            shard.index,
+            shard.count,
+            todo.len(),
+            stats.threads,
+            part.display(),
+            out_dir.display()
+        );
+        return Ok(());
+    }
+    let sources = Sources { files: vec![wd.spill()?], owner: vec![0; units_all.len()] };
+    let extra = json!({
+        "threads": stats.threads,
+        "factorizations": stats.factorizations,
+        "resumed": req.resume,
+        "simulation_seconds": simulation,
+        "overrides": sets,
+    });
+    let extra = match extra {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    write_outputs(&s, &scenario_text, &sources, &out_dir, req.quiet, extra)?;
+    std::fs::remove_dir_all(&wd.path).with_context(|| format!("cannot remove {}", wd.path.display()))?;
+    let total = started.elapsed().as_secs_f64();
     println!(
-        "wrote {} ({rows} runs rows, {} summary rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
+        "wrote {} ({} runs rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
         out_dir.display(),
-        summary_table.rows(),
+        writer::run_rows(&s),
         total - simulation,
         stats.threads
     );

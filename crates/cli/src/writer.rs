@@ -1,111 +1,110 @@
-//! Streaming a run's results: a [`Sink`] that keeps memory bounded whatever the number
-//! of rows.
+//! Writing a run's results with memory bounded whatever the number of rows.
 //!
-//! The engine hands units over in unit order (design group, replicate). For each unit
-//! the writer (1) feeds the summary statistics, which see each cell's replicates in
-//! ascending order, as the in-memory reference does, and (2) spills the unit's values to
-//! a scratch file at the position their rows will have in the output. The runs table is
-//! ordered by cell, then replicate, then iteration, which with common random numbers is
-//! not the order in which units finish (one unit holds a replicate of every cell of its
-//! group), so the rows cannot be written as they come; the spill holds 8 bytes per value,
-//! and the process holds only the window of units in flight and one Parquet row group.
-//! After the simulation the spill is read back in output order and written as row groups.
+//! During the simulation every finished unit is spilled to its working directory's
+//! `spill.bin` at the position its rows have in the output ([`crate::workdir`]). The runs
+//! table is ordered by cell, then replicate, then iteration, which with common random
+//! numbers is not the order in which units finish (one unit holds a replicate of every
+//! cell of its group), so rows cannot be written as they come; the spill holds 8 bytes per
+//! value, and the process holds only the window of units in flight and one Parquet row
+//! group. [`finalize`] reads the spill back in output order, computes the summary, and
+//! writes the row groups on an encoder thread.
 //! Parameter columns are produced per row group from each cell's values: text columns
 //! (plugin names, enums) are categorical columns (Parquet dictionary pages) whose per-row
 //! data is an integer code, never one string per row.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use collapse_core::results::{ParamKind, Summary, metric_positions, param_kinds};
 use collapse_core::spec::{Compression, ParamValue, ResolvedScenario, RunsOutput};
-use collapse_core::{CoreError, Sink, UnitOutput};
 use polars::prelude::{
     BatchedWriter, CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom,
     NewChunkedArray, ParquetWriter, PlSmallStr, Series, UInt32Chunked,
 };
 
 use crate::output::parquet_compression;
+use crate::workdir::{Layout, unit_id};
 
 /// Rows per Parquet row group (polars' default).
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
-/// A sink that streams a run to Parquet (module docs).
+/// Where the spilled values of each unit are: the spill files and, per unit id, which
+/// of them holds it (all the same file for an unsharded run; a merge reads several parts).
 #[derive(Debug)]
-pub struct RunWriter<'s> {
-    scenario: &'s ResolvedScenario,
-    summary: Summary,
-    runs: RunsOutput,
-    /// Per cell: f64 offset of its first value in the spill (runs = all) or in `finals`.
-    offsets: Vec<u64>,
-    spill: Option<(File, PathBuf)>,
-    finals: Vec<f64>,
+pub struct Sources {
+    /// Spill files, all in the scenario's [`Layout`].
+    pub files: Vec<File>,
+    /// Per unit id: index into `files`.
+    pub owner: Vec<usize>,
 }
 
-fn output_error(e: impl std::fmt::Display) -> CoreError {
-    CoreError::Output(e.to_string())
-}
-
-impl<'s> RunWriter<'s> {
-    /// A writer for `scenario`; with `runs = all`, values are spilled to `scratch`.
-    pub fn new(scenario: &'s ResolvedScenario, scratch: Option<PathBuf>) -> Result<Self> {
-        let runs = scenario.output.runs;
-        let mut offsets = Vec::with_capacity(scenario.cells.len());
-        let mut total = 0u64;
-        for cell in &scenario.cells {
-            offsets.push(total);
-            let per_replicate = match runs {
-                RunsOutput::All => cell.plan.slots() * (cell.iterations + 1),
-                RunsOutput::Final => cell.plan.slots(),
-                RunsOutput::None => 0,
-            };
-            total += (per_replicate * scenario.replicates) as u64;
-        }
-        let spill = match (runs, scratch) {
-            (RunsOutput::All, Some(path)) => {
-                let file = File::options()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                Some((file, path))
+/// Read the spilled values in output order (cell, replicate, iteration): compute the
+/// summary statistics (each cell's replicates in ascending order, as the in-memory
+/// reference does) and, unless `runs = none`, write the runs table to `runs_path`.
+pub fn finalize(
+    scenario: &ResolvedScenario,
+    sources: &Sources,
+    runs_path: Option<&Path>,
+    compression: Compression,
+    progress: &dyn Fn(usize),
+) -> Result<Summary> {
+    let layout = Layout::new(scenario);
+    let runs = scenario.output.runs;
+    let mut summary = Summary::new(scenario);
+    let path = runs_path.filter(|_| runs != RunsOutput::None);
+    let file = path.map(|p| File::create(p).with_context(|| format!("cannot create {}", p.display()))).transpose()?;
+    // Row groups are assembled here and encoded on a second thread, two in flight.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<DataFrame>(1);
+    std::thread::scope(|scope| -> Result<()> {
+        let encoder = file.map(|f| scope.spawn(move || encode(f, compression, receiver)));
+        let mut groups = if encoder.is_some() { Some(RowGroups::new(scenario, sender)?) } else { None };
+        let read = (|| -> Result<()> {
+            let mut bytes = Vec::new();
+            let mut values = Vec::new();
+            for (c, cell) in scenario.cells.iter().enumerate() {
+                let block = layout.block[c];
+                let slots = cell.plan.slots();
+                for r in 0..scenario.replicates {
+                    let unit = unit_id(scenario.replicates, cell.group, r);
+                    let file = &sources.files[sources.owner[unit]];
+                    bytes.resize(block * 8, 0);
+                    file.read_exact_at(&mut bytes, layout.byte_offset(c, r)).context("cannot read spilled results")?;
+                    values.clear();
+                    values.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))));
+                    summary.add(c, &values);
+                    if let Some(g) = groups.as_mut() {
+                        match runs {
+                            RunsOutput::All => g.push(c, r, 0, &values, progress)?,
+                            RunsOutput::Final => g.push(c, r, cell.iterations, &values[values.len() - slots..], progress)?,
+                            RunsOutput::None => {}
+                        }
+                    }
+                }
             }
-            _ => None,
+            if let Some(g) = groups.as_mut() {
+                g.flush(progress)?;
+            }
+            Ok(())
+        })();
+        // Closing the channel ends the encoder.
+        drop(groups);
+        let encoded = match encoder {
+            Some(e) => e.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?,
+            None => Ok(()),
         };
-        let finals = if runs == RunsOutput::Final { vec![0.0; total as usize] } else { Vec::new() };
-        Ok(RunWriter { scenario, summary: Summary::new(scenario), runs, offsets, spill, finals })
-    }
+        read.and(encoded)
+    })?;
+    Ok(summary)
+}
 
-    /// Total rows the runs table will have.
-    pub fn rows(&self) -> usize {
-        let s = self.scenario;
-        match self.runs {
-            RunsOutput::All => s.run_rows(),
-            RunsOutput::Final => s.cells.len() * s.replicates,
-            RunsOutput::None => 0,
-        }
-    }
-
-    /// Write the runs table to `path` (unless `runs = none`), calling `progress` with the
-    /// rows written; returns the summary statistics.
-    pub fn finish(self, path: Option<&Path>, compression: Compression, progress: &dyn Fn(usize)) -> Result<Summary> {
-        let RunWriter { scenario, summary, runs, offsets, spill, finals } = self;
-        let Some(path) = path.filter(|_| runs != RunsOutput::None) else { return Ok(summary) };
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        // Row groups are assembled here and encoded on a second thread, two in flight.
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<DataFrame>(1);
-        std::thread::scope(|scope| -> Result<()> {
-            let encoder = scope.spawn(move || encode(file, compression, receiver));
-            let assembled = assemble(scenario, runs, &offsets, spill, &finals, sender, progress);
-            let encoded = encoder.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?;
-            assembled.and(encoded)
-        })?;
-        Ok(summary)
+/// Rows of the runs table for `scenario`.
+pub fn run_rows(scenario: &ResolvedScenario) -> usize {
+    match scenario.output.runs {
+        RunsOutput::All => scenario.run_rows(),
+        RunsOutput::Final => scenario.cells.len() * scenario.replicates,
+        RunsOutput::None => 0,
     }
 }
 
@@ -127,73 +126,6 @@ fn encode(file: File, compression: Compression, receiver: std::sync::mpsc::Recei
         w.finish()?;
     }
     Ok(())
-}
-
-/// Read the spilled (or final) values back in output order and send them as row groups.
-fn assemble(
-    scenario: &ResolvedScenario,
-    runs: RunsOutput,
-    offsets: &[u64],
-    spill: Option<(File, PathBuf)>,
-    finals: &[f64],
-    sender: std::sync::mpsc::SyncSender<DataFrame>,
-    progress: &dyn Fn(usize),
-) -> Result<()> {
-    let mut out = RowGroups::new(scenario, sender)?;
-    match runs {
-        RunsOutput::All => {
-            let (file, spill_path) = spill.context("no spill file")?;
-            let mut reader = BufReader::with_capacity(1 << 20, file);
-            let mut bytes = Vec::new();
-            for (c, cell) in scenario.cells.iter().enumerate() {
-                let block = cell.plan.slots() * (cell.iterations + 1);
-                for r in 0..scenario.replicates {
-                    bytes.resize(block * 8, 0);
-                    reader.read_exact(&mut bytes).with_context(|| format!("cannot read {}", spill_path.display()))?;
-                    let values: Vec<f64> =
-                        bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect();
-                    out.push(c, r, 0, &values, progress)?;
-                }
-            }
-        }
-        RunsOutput::Final => {
-            for (c, cell) in scenario.cells.iter().enumerate() {
-                let slots = cell.plan.slots();
-                for r in 0..scenario.replicates {
-                    let at = offsets[c] as usize + r * slots;
-                    out.push(c, r, cell.iterations, &finals[at..at + slots], progress)?;
-                }
-            }
-        }
-        RunsOutput::None => {}
-    }
-    out.flush(progress)?;
-    Ok(())
-}
-
-impl Sink for RunWriter<'_> {
-    fn accept(&mut self, unit: UnitOutput) -> Result<(), CoreError> {
-        for p in &unit.paths {
-            self.summary.add(p.cell, &p.values);
-            let cell = &self.scenario.cells[p.cell];
-            let slots = cell.plan.slots();
-            match self.runs {
-                RunsOutput::All => {
-                    let (file, _) = self.spill.as_ref().ok_or_else(|| output_error("no spill file"))?;
-                    let at = (self.offsets[p.cell] + (unit.replicate * p.values.len()) as u64) * 8;
-                    let bytes: Vec<u8> = p.values.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    file.write_all_at(&bytes, at).map_err(output_error)?;
-                }
-                RunsOutput::Final => {
-                    let at = self.offsets[p.cell] as usize + unit.replicate * slots;
-                    let last = &p.values[p.values.len() - slots..];
-                    self.finals[at..at + slots].copy_from_slice(last);
-                }
-                RunsOutput::None => {}
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A parameter column's buffer for one row group.
