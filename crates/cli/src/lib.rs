@@ -27,6 +27,7 @@ pub mod report;
 pub mod run;
 pub mod scenarios;
 pub mod shard;
+pub mod slurm;
 pub mod theory_cmd;
 pub mod workdir;
 pub mod writer;
@@ -119,6 +120,33 @@ enum Command {
         /// Finish the unfinished run (or shard) in DIR: finished units are kept.
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
+    },
+    /// Write a Slurm job array running the scenario in shards, and a dependent merge job;
+    /// with --submit, submit both through sbatch.
+    Slurm {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Number of array tasks (shards).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        tasks: u32,
+        /// Output directory (shared by the tasks; the merged results land here).
+        #[arg(long)]
+        out: PathBuf,
+        /// Slurm partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Wall-time limit per task (Slurm format, e.g. 01:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs per task (also collapse --threads).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        cpus_per_task: u16,
+        /// Memory per task (Slurm format, e.g. 4G).
+        #[arg(long)]
+        mem: Option<String>,
+        /// Submit the array and the merge through sbatch and print the job ids.
+        #[arg(long)]
+        submit: bool,
     },
     /// Merge the parts of a sharded run (DIR/parts/) into runs.parquet, summary.parquet,
     /// scenario.toml and manifest.json, identical to an unsharded run's.
@@ -253,6 +281,20 @@ fn dispatch(cli: Cli) -> Result<()> {
             run::run_scenario(&scenario.scenario, &sets, &req)
         }
         Command::Merge { dir, quiet } => merge::merge(&dir, quiet),
+        Command::Slurm { scenario, tasks, out, partition, time, cpus_per_task, mem, submit } => {
+            let s = load_scenario(&scenario.scenario, &scenario.set)?;
+            output::check_writable(&out)?;
+            let opts = slurm::SlurmOptions {
+                tasks: tasks as usize,
+                partition,
+                time,
+                cpus_per_task: cpus_per_task as usize,
+                mem,
+                submit,
+            };
+            print!("{}", slurm::prepare(&s.to_toml()?, &s.name, &out, &opts)?);
+            Ok(())
+        }
         Command::Compare { dir, param, metric, iteration, bootstrap } => {
             let runs = compare::load(&dir)?;
             let c = compare::compare(&runs, &param, metric.as_deref(), iteration, bootstrap)?;
