@@ -120,6 +120,10 @@ enum Command {
         /// Finish the unfinished run (or shard) in DIR: finished units are kept.
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
+        /// Refuse to start when the run is estimated to need more memory than this
+        /// (e.g. 8G; default: the memory available).
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
     },
     /// Write a Slurm job array running the scenario in shards, and a dependent merge job;
     /// with --submit, submit both through sbatch.
@@ -263,7 +267,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Validate(args) => run::validate(&args.scenario, &args.set),
-        Command::Run { scenario, out, threads, quiet, runs, compression, shard, resume } => {
+        Command::Run { scenario, out, threads, quiet, runs, compression, shard, resume, max_memory } => {
             let mut sets = scenario.set.clone();
             sets.extend(runs.map(|r| format!("output.runs={r}")));
             sets.extend(compression.map(|c| format!("output.compression={c}")));
@@ -277,6 +281,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 quiet,
                 shard,
                 resume: resume.is_some(),
+                max_memory: max_memory.map(|m| run::parse_size("--max-memory", &m)).transpose()?,
             };
             run::run_scenario(&scenario.scenario, &sets, &req)
         }

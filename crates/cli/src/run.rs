@@ -154,6 +154,64 @@ pub struct RunRequest {
     pub shard: Option<ShardSpec>,
     /// Continue the unfinished run in the output directory.
     pub resume: bool,
+    /// Refuse runs estimated to need more bytes than this (default: the available memory).
+    pub max_memory: Option<u64>,
+}
+
+/// Memory the system can give a new process (`MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Bytes of a size like `512M`, `4G`, `1.5T` or a plain number of bytes.
+pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let factor = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0f64.powi(4),
+        _ => return Err(UserError::new(format!("{flag}: `{text}` is not a size; use a number with K, M, G or T (e.g. 8G)")).into()),
+    };
+    let x: f64 = number.trim().parse().map_err(|_| UserError::new(format!("{flag}: `{text}` is not a size (e.g. 8G)")))?;
+    if !(x.is_finite() && x > 0.0) {
+        return Err(UserError::new(format!("{flag}: must be a positive size, got `{text}`")).into());
+    }
+    Ok((x * factor) as u64)
+}
+
+fn gib(bytes: f64) -> String {
+    if bytes >= 1024f64.powi(3) { format!("{:.2} GiB", bytes / 1024f64.powi(3)) } else { format!("{:.1} MiB", bytes / 1024f64.powi(2)) }
+}
+
+/// Refuse a run whose estimated peak memory exceeds the limit (or what is available).
+fn memory_guard(s: &ResolvedScenario, threads: usize, limit: Option<u64>) -> Result<()> {
+    let threads = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    let estimate = engine::memory_estimate(s, threads);
+    // The Parquet row groups being assembled and encoded (bounded, see writer.rs).
+    let total = estimate.total + 256.0 * 1024.0 * 1024.0;
+    let (limit, source) = match (limit, available_memory()) {
+        (Some(l), _) => (l as f64, "--max-memory"),
+        (None, Some(a)) => (a as f64, "the memory available (MemAvailable)"),
+        (None, None) => return Ok(()),
+    };
+    if total > limit {
+        return Err(UserError::new(format!(
+            "the run needs about {} ({} per worker thread for {} on {threads} threads, {} of results in flight), more than {source}: {}; reduce design.n or design.p, use fewer --threads, or a path that never forms X (protocol.fast_design = true, isotropic or low-rank covariance)",
+            gib(total),
+            gib(estimate.per_unit),
+            estimate.dominated_by,
+            gib(estimate.window),
+            gib(limit)
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The manifest fields common to runs and merges.
@@ -230,6 +288,7 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
     let s = load_scenario(name_or_file, sets)?;
     let out_dir = req.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     output::check_writable(&out_dir)?;
+    memory_guard(&s, req.threads, req.max_memory)?;
     let scenario_text = s.to_toml()?;
     let hash = workdir::scenario_hash(&scenario_text);
     let layout = Layout::new(&s);

@@ -203,3 +203,55 @@ pub fn slot_name(cell: &crate::spec::Cell, j: usize) -> String {
     }
     format!("slot {j}")
 }
+
+/// An estimate of a run's peak memory, made before it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryEstimate {
+    /// Bytes of the largest unit's working set (design, factorization, trajectories).
+    pub per_unit: f64,
+    /// Bytes of the results held in the window of units in flight.
+    pub window: f64,
+    /// per_unit × threads + window.
+    pub total: f64,
+    /// What dominates the largest unit, naming the fields (for the refusal message).
+    pub dominated_by: String,
+}
+
+/// Estimate the peak memory of running `scenario` on `threads` threads: per worker thread
+/// the largest unit's design matrix (when it is formed), its factorization and the
+/// trajectories' state, and the results of the window of units in flight. The fast paths
+/// that never form X (sampled row spaces) are estimated as such.
+pub fn memory_estimate(scenario: &ResolvedScenario, threads: usize) -> MemoryEstimate {
+    const F64: f64 = 8.0;
+    let threads = threads.max(1) as f64;
+    let mut worst = (0.0f64, String::new());
+    let mut window_unit = 0.0f64;
+    for group in &scenario.groups {
+        let first = &scenario.cells[group.cells[0]];
+        let (n, p) = (first.n as f64, first.p as f64);
+        let m = n.min(p);
+        let (design, what) = match first.plan.design {
+            // X, its factors (U: n × m, V: p × m, or the Gram matrix and its eigenvectors).
+            DesignUse::Fixed(RowSpaceMode::Factorize) => {
+                (F64 * (n * p + n * m + p * m + 2.0 * m * m), format!("design.n × design.p = {} × {}", first.n, first.p))
+            }
+            // Sampled row space: the bidiagonal or Bartlett factor and one draw of length p.
+            DesignUse::Fixed(RowSpaceMode::Sample) => {
+                (F64 * (3.0 * m * m + p + n.min(4.0 * m)), format!("min(design.n, design.p)² = {}²", m as u64))
+            }
+            // A fresh X_t and its factorization at every iteration.
+            DesignUse::Own => (F64 * (2.0 * n * p + 2.0 * m * m), format!("design.n × design.p = {} × {} per iteration", first.n, first.p)),
+        };
+        // Trajectories may hold labels (n) and an estimate (p) of their own.
+        let trajectories = F64 * group.cells.len() as f64 * (3.0 * n + 2.0 * p);
+        let unit = design + trajectories;
+        if unit > worst.0 {
+            worst = (unit, what);
+        }
+        let results: f64 =
+            group.cells.iter().map(|&c| F64 * (scenario.cells[c].plan.slots() * (scenario.cells[c].iterations + 1)) as f64).sum();
+        window_unit = window_unit.max(results);
+    }
+    let window = window_unit * threads * WINDOW_PER_THREAD as f64 * 2.0;
+    MemoryEstimate { per_unit: worst.0, window, total: worst.0 * threads + window, dominated_by: worst.1 }
+}

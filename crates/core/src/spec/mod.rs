@@ -286,5 +286,17 @@ impl ResolvedScenario {
 
 /// Parse scenario TOML text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<toml::Table, CoreError> {
-    text.parse::<toml::Table>().map_err(|e| CoreError::config(origin, format!("invalid TOML: {e}")))
+    text.parse::<toml::Table>().map_err(|e| {
+        // One line: the position and the parser's message, not its multi-line rendering.
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+                format!(" at line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        CoreError::config(origin, format!("invalid TOML{at}: {}", e.message().trim().replace('\n', "; ")))
+    })
 }
