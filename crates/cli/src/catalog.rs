@@ -41,16 +41,16 @@ pub fn list(kind: Option<&str>, as_json: bool) -> Result<()> {
             .iter()
             .map(|p| json!({"kind": p.kind, "name": p.name, "summary": p.summary, "crate": p.provided_by.0}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let width = all.iter().map(|p| p.name.len()).max().unwrap_or(0);
         let mut current = None;
         for p in &all {
             if current != Some(p.kind) {
-                println!("{}:", p.kind);
+                outln!("{}:", p.kind);
                 current = Some(p.kind);
             }
-            println!("  {:width$}  {}", p.name, p.summary);
+            outln!("  {:width$}  {}", p.name, p.summary);
         }
     }
     Ok(())
@@ -93,16 +93,16 @@ pub fn describe(kind: &str, name: &str) -> Result<()> {
         }
         .into());
     };
-    println!("{} `{}`: {}", p.kind, p.name, p.summary);
+    outln!("{} `{}`: {}", p.kind, p.name, p.summary);
     if !p.provided_by.0.is_empty() {
-        println!("provided by crate `{}` {}\n", p.provided_by.0, p.provided_by.1);
+        outln!("provided by crate `{}` {}\n", p.provided_by.0, p.provided_by.1);
     }
     if p.kind == "scenario" {
-        println!("{}", p.example.as_str().unwrap_or_default());
+        outln!("{}", p.example.as_str().unwrap_or_default());
         return Ok(());
     }
     if let Some(d) = p.schema.get("description").and_then(Value::as_str) {
-        println!("{d}\n");
+        outln!("{d}\n");
     }
     let props = p.schema.get("properties").and_then(Value::as_object);
     let required: Vec<&str> = p
@@ -111,7 +111,7 @@ pub fn describe(kind: &str, name: &str) -> Result<()> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    println!("parameters:");
+    outln!("parameters:");
     match props {
         Some(props) if !props.is_empty() => {
             for (k, v) in props {
@@ -126,13 +126,13 @@ pub fn describe(kind: &str, name: &str) -> Result<()> {
                 let range = allowed(&p.schema, prop);
                 let desc =
                     v.get("description").or_else(|| prop.get("description")).and_then(Value::as_str).unwrap_or("");
-                println!(
+                outln!(
                     "  {k}: {ty}, {default}{}\n      {desc}",
                     if range.is_empty() { String::new() } else { format!(", {}", range.join(", ")) }
                 );
             }
         }
-        _ => println!("  (none)"),
+        _ => outln!("  (none)"),
     }
     let mut example = toml::Table::new();
     example.insert("kind".into(), toml::Value::String(p.name.into()));
@@ -145,6 +145,6 @@ pub fn describe(kind: &str, name: &str) -> Result<()> {
     }
     let mut wrapper = toml::Table::new();
     wrapper.insert(p.kind.into(), toml::Value::Table(example));
-    println!("\nexample:\n{}", toml::to_string(&wrapper)?);
+    outln!("\nexample:\n{}", toml::to_string(&wrapper)?);
     Ok(())
 }

@@ -11,6 +11,23 @@
 //! Exit codes: 0 success; 2 bad input (a config, a flag, a file; nothing is written);
 //! 1 failure while running (numerical failure, I/O error).
 
+/// Print a line to stdout, ignoring a closed pipe (`collapse … | head`): the printout is a
+/// courtesy, the files are the results, and a closed pipe must not become a panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// Print to stdout, ignoring a closed pipe (see `outln!`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 // Link the built-in plugin crates: inventory only sees crates that are named.
 use collapse_covariance as _;
 use collapse_estimators as _;
@@ -263,7 +280,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::List { kind, json } => catalog::list(kind.as_deref(), json),
         Command::Describe { kind, name } => catalog::describe(&kind, &name),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&spec::scenario_schema()?)?);
+            outln!("{}", serde_json::to_string_pretty(&spec::scenario_schema()?)?);
             Ok(())
         }
         Command::Validate(args) => run::validate(&args.scenario, &args.set),
@@ -297,13 +314,13 @@ fn dispatch(cli: Cli) -> Result<()> {
                 mem,
                 submit,
             };
-            print!("{}", slurm::prepare(&s.to_toml()?, &s.name, &out, &opts)?);
+            out!("{}", slurm::prepare(&s.to_toml()?, &s.name, &out, &opts)?);
             Ok(())
         }
         Command::Compare { dir, param, metric, iteration, bootstrap } => {
             let runs = compare::load(&dir)?;
             let c = compare::compare(&runs, &param, metric.as_deref(), iteration, bootstrap)?;
-            print!("{}", compare::render(&c, &param));
+            out!("{}", compare::render(&c, &param));
             Ok(())
         }
         Command::Theory { scenario, curve, points, log_lambda_min, log_lambda_max, out } => {
@@ -323,12 +340,12 @@ fn dispatch(cli: Cli) -> Result<()> {
                 lambda_range: (log_lambda_min, log_lambda_max),
             };
             let (text, table) = theory_cmd::theory(&s, &opts)?;
-            print!("{text}");
+            out!("{text}");
             if let Some(dir) = &out {
                 let mut staging = output::Staging::new(dir)?;
                 staging.parquet("theory.parquet", output::to_dataframe(&table)?, Default::default())?;
                 staging.commit()?;
-                println!("wrote {}", dir.join("theory.parquet").display());
+                outln!("wrote {}", dir.join("theory.parquet").display());
             }
             Ok(())
         }

@@ -25,7 +25,9 @@ use crate::writer::Sources;
 pub fn merge(dir: &Path, quiet: bool) -> Result<()> {
     let parts_dir = dir.join("parts");
     let mut entries: Vec<_> = std::fs::read_dir(&parts_dir)
-        .map_err(|e| UserError::new(format!("`{}` has no parts to merge ({}: {e})", dir.display(), parts_dir.display())))?
+        .map_err(|e| {
+            UserError::new(format!("`{}` has no parts to merge ({}: {e})", dir.display(), parts_dir.display()))
+        })?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_dir())
@@ -62,13 +64,21 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<()> {
     for (k, (name, wd)) in parts.iter().enumerate() {
         let missing: Vec<usize> = wd.state.units.iter().copied().filter(|u| !wd.done.contains(u)).collect();
         if !missing.is_empty() {
-            return Err(UserError::new(format!("part {name} is incomplete ({} units not recorded); rerun its shard with --resume", missing.len())).into());
+            return Err(UserError::new(format!(
+                "part {name} is incomplete ({} units not recorded); rerun its shard with --resume",
+                missing.len()
+            ))
+            .into());
         }
         for &u in &wd.state.units {
             match owner.get_mut(u) {
                 Some(slot @ None) => *slot = Some(k),
                 Some(Some(other)) => duplicates.push(format!("unit {u} in {} and {name}", parts[*other].0)),
-                None => return Err(UserError::new(format!("part {name} names unit {u}, beyond the scenario's {units}")).into()),
+                None => {
+                    return Err(
+                        UserError::new(format!("part {name} names unit {u}, beyond the scenario's {units}")).into()
+                    );
+                }
             }
         }
     }
@@ -77,7 +87,8 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<()> {
     }
     let missing: Vec<usize> = owner.iter().enumerate().filter(|(_, o)| o.is_none()).map(|(u, _)| u).collect();
     if !missing.is_empty() {
-        let shards: Vec<String> = parts.iter().filter_map(|(_, wd)| wd.state.shard.map(|s| format!("{}/{}", s.index, s.count))).collect();
+        let shards: Vec<String> =
+            parts.iter().filter_map(|(_, wd)| wd.state.shard.map(|s| format!("{}/{}", s.index, s.count))).collect();
         return Err(UserError::new(format!(
             "{} of {units} units are in no part (first: {:?}); present shards: {}; run the missing shards, then merge again",
             missing.len(),
@@ -94,6 +105,6 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<()> {
         _ => serde_json::Map::new(),
     };
     write_outputs(&s, text, &sources, dir, quiet, extra).context("merging")?;
-    println!("merged {} parts into {}", parts.len(), dir.display());
+    outln!("merged {} parts into {}", parts.len(), dir.display());
     Ok(())
 }

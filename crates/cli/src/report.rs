@@ -7,10 +7,20 @@ use collapse_core::spec::ResolvedScenario;
 use collapse_core::{NoTheory, Path};
 use serde_json::Value;
 
+/// A number for a table: up to four decimals, or scientific when that would hide it.
+pub fn number(f: f64) -> String {
+    let a = f.abs();
+    if a != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{f:.3e}")
+    } else {
+        format!("{f:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn render(v: &Value) -> String {
     match v {
         Value::Number(x) => match x.as_f64() {
-            Some(f) if x.is_f64() => format!("{f:.4}").trim_end_matches('0').trim_end_matches('.').to_string(),
+            Some(f) if x.is_f64() => number(f),
             _ => x.to_string(),
         },
         Value::String(s) => s.clone(),
@@ -122,4 +132,28 @@ pub fn best_w(s: &ResolvedScenario, summary: &Summary) -> Option<String> {
         );
     }
     Some(out)
+}
+
+/// Notes for the cells without a theory prediction: each distinct reason with how many
+/// (cell, metric) pairs it covers, so a null in `<metric>_theory` is never silent.
+pub fn theory_notes(s: &ResolvedScenario, theory: &[Vec<Result<Path, NoTheory>>]) -> String {
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    let mut total = 0;
+    for (cell, preds) in s.cells.iter().zip(theory) {
+        for (m, p) in cell.plan.metrics.iter().zip(preds) {
+            total += 1;
+            if let Err(r) = p {
+                let text = format!("{}: {r}", m.metric.name);
+                match reasons.iter_mut().find(|(t, _)| *t == text) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((text, 1)),
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (text, n) in reasons {
+        let _ = writeln!(out, "note: no theory for {n} of {total} (cell, metric) pairs ({text})");
+    }
+    out
 }

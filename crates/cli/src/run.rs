@@ -84,8 +84,8 @@ pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScen
 /// `collapse validate`: resolve and print the grid.
 pub fn validate(name_or_file: &str, sets: &[String]) -> Result<()> {
     let s = load_scenario(name_or_file, sets)?;
-    println!("scenario `{}` is valid", s.name);
-    println!(
+    outln!("scenario `{}` is valid", s.name);
+    outln!(
         "grid: {} cells × {} replicates × {} iterations (+ t = 0) = {} rows; {} design groups",
         s.cells.len(),
         s.replicates,
@@ -96,7 +96,7 @@ pub fn validate(name_or_file: &str, sets: &[String]) -> Result<()> {
     for a in &s.axes {
         let vals: Vec<String> = a.values.iter().map(|v| v.to_string()).collect();
         let only = a.kind.as_ref().map(|k| format!(" (for {} = {k})", a.section)).unwrap_or_default();
-        println!("  {}{only} ({} values): {}", a.column(), a.values.len(), vals.join(", "));
+        outln!("  {}{only} ({} values): {}", a.column(), a.values.len(), vals.join(", "));
     }
     Ok(())
 }
@@ -176,9 +176,15 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
         "M" | "MB" | "MIB" => 1024.0 * 1024.0,
         "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
         "T" | "TB" | "TIB" => 1024.0f64.powi(4),
-        _ => return Err(UserError::new(format!("{flag}: `{text}` is not a size; use a number with K, M, G or T (e.g. 8G)")).into()),
+        _ => {
+            return Err(UserError::new(format!(
+                "{flag}: `{text}` is not a size; use a number with K, M, G or T (e.g. 8G)"
+            ))
+            .into());
+        }
     };
-    let x: f64 = number.trim().parse().map_err(|_| UserError::new(format!("{flag}: `{text}` is not a size (e.g. 8G)")))?;
+    let x: f64 =
+        number.trim().parse().map_err(|_| UserError::new(format!("{flag}: `{text}` is not a size (e.g. 8G)")))?;
     if !(x.is_finite() && x > 0.0) {
         return Err(UserError::new(format!("{flag}: must be a positive size, got `{text}`")).into());
     }
@@ -186,12 +192,17 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
 }
 
 fn gib(bytes: f64) -> String {
-    if bytes >= 1024f64.powi(3) { format!("{:.2} GiB", bytes / 1024f64.powi(3)) } else { format!("{:.1} MiB", bytes / 1024f64.powi(2)) }
+    if bytes >= 1024f64.powi(3) {
+        format!("{:.2} GiB", bytes / 1024f64.powi(3))
+    } else {
+        format!("{:.1} MiB", bytes / 1024f64.powi(2))
+    }
 }
 
 /// Refuse a run whose estimated peak memory exceeds the limit (or what is available).
 fn memory_guard(s: &ResolvedScenario, threads: usize, limit: Option<u64>) -> Result<()> {
-    let threads = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    let threads =
+        if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
     let estimate = engine::memory_estimate(s, threads);
     // The Parquet row groups being assembled and encoded (bounded, see writer.rs).
     let total = estimate.total + 256.0 * 1024.0 * 1024.0;
@@ -215,7 +226,12 @@ fn memory_guard(s: &ResolvedScenario, threads: usize, limit: Option<u64>) -> Res
 }
 
 /// The manifest fields common to runs and merges.
-fn manifest_base(s: &ResolvedScenario, rows: usize, summary_rows: usize, theory: &[Vec<Result<TheoryPath, NoTheory>>]) -> serde_json::Map<String, Value> {
+fn manifest_base(
+    s: &ResolvedScenario,
+    rows: usize,
+    summary_rows: usize,
+    theory: &[Vec<Result<TheoryPath, NoTheory>>],
+) -> serde_json::Map<String, Value> {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
@@ -265,17 +281,18 @@ pub fn write_outputs(
     manifest.extend(extra);
     staging.text("manifest.json", &(serde_json::to_string_pretty(&manifest)? + "\n"))?;
     staging.commit().context("writing results")?;
-    println!("{}", report::final_table(s, &summary, &theory));
+    outln!("{}", report::final_table(s, &summary, &theory));
+    out!("{}", report::theory_notes(s, &theory));
     if let Some(best) = report::best_w(s, &summary) {
-        print!("{best}");
+        out!("{best}");
     }
     let claims = crate::claims::parse_report(s.report.as_ref())?;
     let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
     let verdicts = crate::claims::evaluate(out_dir, &claims, &metrics)?;
     if !verdicts.is_empty() {
-        println!("claims:");
+        outln!("claims:");
         for v in &verdicts {
-            println!("  {v}");
+            outln!("  {v}");
         }
     }
     Ok(summary)
@@ -302,9 +319,18 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
     if let Some(part) = part_path.as_ref().filter(|p| p.exists()) {
         let existing = WorkDir::open(part)?;
         if existing.state.scenario_hash != hash {
-            return Err(UserError::new(format!("`{}` holds a part of another scenario; use another --out", part.display())).into());
+            return Err(UserError::new(format!(
+                "`{}` holds a part of another scenario; use another --out",
+                part.display()
+            ))
+            .into());
         }
-        println!("shard {} is already complete ({}); merge with `collapse merge {}`", part.display(), part.display(), out_dir.display());
+        outln!(
+            "shard {} is already complete ({}); merge with `collapse merge {}`",
+            part.display(),
+            part.display(),
+            out_dir.display()
+        );
         return Ok(());
     }
     let wd = if req.resume {
@@ -318,7 +344,9 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
         }
         let wd = WorkDir::open(&wd_path)?;
         if wd.state.scenario_hash != hash {
-            let other = spec::parse(&wd.state.scenario, "saved scenario").ok().and_then(|t| t.get("name").and_then(|n| n.as_str().map(str::to_string)));
+            let other = spec::parse(&wd.state.scenario, "saved scenario")
+                .ok()
+                .and_then(|t| t.get("name").and_then(|n| n.as_str().map(str::to_string)));
             return Err(UserError::new(format!(
                 "--resume: `{}` holds an unfinished run of another scenario ({}); it can only be resumed with that scenario and the same overrides",
                 out_dir.display(),
@@ -343,18 +371,25 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
     let trajectories: usize = todo.iter().map(|&(g, _)| s.groups[g].cells.len()).sum();
     let bar = progress_bar(req.quiet, trajectories, "trajectories");
     let mut recorder = Recorder::new(&wd, layout, s.replicates)?;
-    let stats = engine::run(&s, &todo, RunOptions { threads: req.threads, ..RunOptions::default() }, &mut recorder, &|k| bar.inc(k as u64));
+    let stats =
+        engine::run(&s, &todo, RunOptions { threads: req.threads, ..RunOptions::default() }, &mut recorder, &|k| {
+            bar.inc(k as u64)
+        });
     bar.finish_and_clear();
     // Whatever happened, what finished is recorded.
     recorder.checkpoint()?;
     let stats = stats.map_err(|e| {
-        anyhow::Error::from(e).context(format!("the run stopped; finished units are kept: `--resume` continues it in {}", out_dir.display()))
+        anyhow::Error::from(e).context(format!(
+            "the run stopped; finished units are kept: `--resume` continues it in {}",
+            out_dir.display()
+        ))
     })?;
     let simulation = started.elapsed().as_secs_f64();
     if let (Some(shard), Some(part)) = (req.shard, part_path) {
         std::fs::create_dir_all(out_dir.join("parts")).context("cannot create parts/")?;
-        std::fs::rename(&wd.path, &part).with_context(|| format!("cannot move the finished shard to {}", part.display()))?;
-        println!(
+        std::fs::rename(&wd.path, &part)
+            .with_context(|| format!("cannot move the finished shard to {}", part.display()))?;
+        outln!(
             "shard {}/{}: {} units in {simulation:.2} s on {} threads; part {} (merge all parts with `collapse merge {}`)",
             shard.index,
             shard.count,
@@ -380,7 +415,7 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
     write_outputs(&s, &scenario_text, &sources, &out_dir, req.quiet, extra)?;
     std::fs::remove_dir_all(&wd.path).with_context(|| format!("cannot remove {}", wd.path.display()))?;
     let total = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "wrote {} ({} runs rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
         out_dir.display(),
         writer::run_rows(&s),

@@ -29,17 +29,24 @@ pub fn parse(text: &str) -> Result<ShardSpec> {
 pub fn from_slurm(env: impl Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>> {
     let Some(id) = env("SLURM_ARRAY_TASK_ID") else { return Ok(None) };
     let num = |k: &str| -> Result<Option<usize>> {
-        env(k).map(|v| v.trim().parse::<usize>().map_err(|_| UserError::new(format!("{k}: not a number: `{v}`")).into())).transpose()
+        env(k)
+            .map(|v| v.trim().parse::<usize>().map_err(|_| UserError::new(format!("{k}: not a number: `{v}`")).into()))
+            .transpose()
     };
-    let id: usize = id.trim().parse().map_err(|_| UserError::new(format!("SLURM_ARRAY_TASK_ID: not a number: `{id}`")))?;
+    let id: usize =
+        id.trim().parse().map_err(|_| UserError::new(format!("SLURM_ARRAY_TASK_ID: not a number: `{id}`")))?;
     let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
     let count = match (num("SLURM_ARRAY_TASK_COUNT")?, num("SLURM_ARRAY_TASK_MAX")?) {
         (Some(c), _) => c,
         (None, Some(max)) => max + 1 - min,
-        (None, None) => return Err(UserError::new("SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor _MAX").into()),
+        (None, None) => {
+            return Err(UserError::new("SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor _MAX").into());
+        }
     };
     let index = id.checked_sub(min).map(|k| k + 1).filter(|&k| k >= 1 && k <= count);
-    let index = index.ok_or_else(|| UserError::new(format!("SLURM_ARRAY_TASK_ID = {id} is outside the array (min {min}, count {count})")))?;
+    let index = index.ok_or_else(|| {
+        UserError::new(format!("SLURM_ARRAY_TASK_ID = {id} is outside the array (min {min}, count {count})"))
+    })?;
     Ok(Some(ShardSpec { index, count }))
 }
 
@@ -106,7 +113,12 @@ mod tests {
         assert_eq!(from_slurm(env(&[])).unwrap(), None);
         let s = from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "0"), ("SLURM_ARRAY_TASK_COUNT", "4")])).unwrap();
         assert_eq!(s, Some(ShardSpec { index: 1, count: 4 }));
-        let s = from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "5"), ("SLURM_ARRAY_TASK_MAX", "8")])).unwrap();
+        let s = from_slurm(env(&[
+            ("SLURM_ARRAY_TASK_ID", "7"),
+            ("SLURM_ARRAY_TASK_MIN", "5"),
+            ("SLURM_ARRAY_TASK_MAX", "8"),
+        ]))
+        .unwrap();
         assert_eq!(s, Some(ShardSpec { index: 3, count: 4 }));
         assert!(from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "9"), ("SLURM_ARRAY_TASK_COUNT", "4")])).is_err());
     }

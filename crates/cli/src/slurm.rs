@@ -101,11 +101,7 @@ fi\n",
     let merge_path = dir.join("merge.sh");
     std::fs::write(&array_path, array).context("cannot write array.sh")?;
     std::fs::write(&merge_path, merge).context("cannot write merge.sh")?;
-    let mut report = format!(
-        "wrote {} ({n} tasks) and {}\n",
-        array_path.display(),
-        merge_path.display()
-    );
+    let mut report = format!("wrote {} ({n} tasks) and {}\n", array_path.display(), merge_path.display());
     if !opts.submit {
         report.push_str(&format!(
             "submit with:\n  jid=$(sbatch --parsable {a})\n  sbatch --dependency=afterok:${{jid%%;*}} --kill-on-invalid-dep=yes {m}\n",

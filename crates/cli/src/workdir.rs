@@ -158,8 +158,10 @@ impl WorkDir {
         if path.exists() {
             std::fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
-        std::fs::create_dir_all(path).map_err(|e| UserError::new(format!("--out: cannot create `{}`: {e}", path.display())))?;
-        let spill = File::create(path.join("spill.bin")).with_context(|| format!("cannot create {}", path.display()))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| UserError::new(format!("--out: cannot create `{}`: {e}", path.display())))?;
+        let spill =
+            File::create(path.join("spill.bin")).with_context(|| format!("cannot create {}", path.display()))?;
         // Sized up front and sparse: only written blocks take space.
         spill.set_len(layout.total * 8).context("cannot size the spill file")?;
         let text = serde_json::to_string_pretty(&state)?;
@@ -189,7 +191,8 @@ impl WorkDir {
 
     /// The spill file, for reading.
     pub fn spill(&self) -> Result<File> {
-        File::open(self.path.join("spill.bin")).with_context(|| format!("cannot open {}/spill.bin", self.path.display()))
+        File::open(self.path.join("spill.bin"))
+            .with_context(|| format!("cannot open {}/spill.bin", self.path.display()))
     }
 
     /// A new state for `scenario` (its resolved TOML text) and `units`.
@@ -222,7 +225,15 @@ impl Recorder {
             .append(true)
             .open(dir.path.join("done.log"))
             .with_context(|| format!("cannot open {}/done.log", dir.path.display()))?;
-        Ok(Recorder { layout, replicates, spill, log, pending: Vec::new(), last: Instant::now(), every: checkpoint_every() })
+        Ok(Recorder {
+            layout,
+            replicates,
+            spill,
+            log,
+            pending: Vec::new(),
+            last: Instant::now(),
+            every: checkpoint_every(),
+        })
     }
 
     /// Sync the values written so far, then record their units as done.

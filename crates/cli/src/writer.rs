@@ -77,7 +77,9 @@ pub fn finalize(
                     if let Some(g) = groups.as_mut() {
                         match runs {
                             RunsOutput::All => g.push(c, r, 0, &values, progress)?,
-                            RunsOutput::Final => g.push(c, r, cell.iterations, &values[values.len() - slots..], progress)?,
+                            RunsOutput::Final => {
+                                g.push(c, r, cell.iterations, &values[values.len() - slots..], progress)?
+                            }
                             RunsOutput::None => {}
                         }
                     }

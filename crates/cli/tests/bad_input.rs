@@ -161,7 +161,11 @@ fn every_bad_input_exits_2_with_one_line_and_no_output() {
         let lines = err
             .trim()
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information") && !l.trim().starts_with("[possible values"))
+            .filter(|l| {
+                !l.trim().is_empty()
+                    && !l.starts_with("For more information")
+                    && !l.trim().starts_with("[possible values")
+            })
             .count();
         if lines != 1 {
             problems.push(format!("{lines} lines"));

@@ -63,7 +63,11 @@ fn four_shards_merge_to_the_unsharded_run() {
     ok(run(&["run", f, "--out", out, "-q", "--shard", "1/4"], &[]));
     let early = run(&["merge", out], &[]);
     assert_eq!(early.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&early.stderr).contains("in no part"), "{}", String::from_utf8_lossy(&early.stderr));
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("in no part"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
     ok(run(&["run", f, "--out", out, "-q", "--shard", "2/4", "--threads", "2"], &[]));
     ok(run(&["run", f, "--out", out, "-q"], &[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "4")]));
     assert!(sharded.join("parts/shard-3-of-4").is_dir(), "the Slurm variables did not select shard 3/4");
@@ -71,9 +75,10 @@ fn four_shards_merge_to_the_unsharded_run() {
     same_outputs(&whole, &sharded);
     // Shards are balanced in work: unit costs differ by group (n = 20 vs 60), so counts differ.
     let units = |k: usize| {
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(sharded.join(format!("parts/shard-{k}-of-4/state.json"))).unwrap())
-                .unwrap();
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(sharded.join(format!("parts/shard-{k}-of-4/state.json"))).unwrap(),
+        )
+        .unwrap();
         state["units"].as_array().unwrap().len()
     };
     let counts: Vec<usize> = (1..=4).map(units).collect();
@@ -92,7 +97,10 @@ fn parts_of_different_scenarios_are_refused() {
     let m = run(&["merge", o], &[]);
     let err = String::from_utf8_lossy(&m.stderr);
     assert_eq!(m.status.code(), Some(2), "{err}");
-    assert!(err.contains("different scenarios") && err.contains("shard-1-of-2") && err.contains("shard-2-of-2"), "{err}");
+    assert!(
+        err.contains("different scenarios") && err.contains("shard-1-of-2") && err.contains("shard-2-of-2"),
+        "{err}"
+    );
     assert!(!out.join("runs.parquet").exists());
 }
 
@@ -131,10 +139,15 @@ fn a_killed_run_resumes_to_identical_output() {
     // Resuming with another scenario is refused.
     let foreign = run(&["run", f, "--resume", out.to_str().unwrap(), "-q", "--set", "seed=99"], &[]);
     assert_eq!(foreign.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&foreign.stderr).contains("another scenario"), "{}", String::from_utf8_lossy(&foreign.stderr));
+    assert!(
+        String::from_utf8_lossy(&foreign.stderr).contains("another scenario"),
+        "{}",
+        String::from_utf8_lossy(&foreign.stderr)
+    );
     ok(run(&["run", f, "--resume", out.to_str().unwrap(), "-q", "--threads", "2"], &[]));
     same_outputs(&whole, &out);
     assert!(!out.join(".collapse-work").exists(), "the working directory was not cleaned up");
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["resumed"], true);
 }

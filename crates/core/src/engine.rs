@@ -232,15 +232,19 @@ pub fn memory_estimate(scenario: &ResolvedScenario, threads: usize) -> MemoryEst
         let m = n.min(p);
         let (design, what) = match first.plan.design {
             // X, its factors (U: n × m, V: p × m, or the Gram matrix and its eigenvectors).
-            DesignUse::Fixed(RowSpaceMode::Factorize) => {
-                (F64 * (n * p + n * m + p * m + 2.0 * m * m), format!("design.n × design.p = {} × {}", first.n, first.p))
-            }
+            DesignUse::Fixed(RowSpaceMode::Factorize) => (
+                F64 * (n * p + n * m + p * m + 2.0 * m * m),
+                format!("design.n × design.p = {} × {}", first.n, first.p),
+            ),
             // Sampled row space: the bidiagonal or Bartlett factor and one draw of length p.
             DesignUse::Fixed(RowSpaceMode::Sample) => {
                 (F64 * (3.0 * m * m + p + n.min(4.0 * m)), format!("min(design.n, design.p)² = {}²", m as u64))
             }
             // A fresh X_t and its factorization at every iteration.
-            DesignUse::Own => (F64 * (2.0 * n * p + 2.0 * m * m), format!("design.n × design.p = {} × {} per iteration", first.n, first.p)),
+            DesignUse::Own => (
+                F64 * (2.0 * n * p + 2.0 * m * m),
+                format!("design.n × design.p = {} × {} per iteration", first.n, first.p),
+            ),
         };
         // Trajectories may hold labels (n) and an estimate (p) of their own.
         let trajectories = F64 * group.cells.len() as f64 * (3.0 * n + 2.0 * p);
@@ -248,8 +252,11 @@ pub fn memory_estimate(scenario: &ResolvedScenario, threads: usize) -> MemoryEst
         if unit > worst.0 {
             worst = (unit, what);
         }
-        let results: f64 =
-            group.cells.iter().map(|&c| F64 * (scenario.cells[c].plan.slots() * (scenario.cells[c].iterations + 1)) as f64).sum();
+        let results: f64 = group
+            .cells
+            .iter()
+            .map(|&c| F64 * (scenario.cells[c].plan.slots() * (scenario.cells[c].iterations + 1)) as f64)
+            .sum();
         window_unit = window_unit.max(results);
     }
     let window = window_unit * threads * WINDOW_PER_THREAD as f64 * 2.0;

@@ -193,7 +193,17 @@ pub fn predictions(scenario: &ResolvedScenario) -> Vec<Vec<Result<Path, NoTheory
         .cells
         .iter()
         .map(|cell| match cell.plugins.protocol.theory(&cell.view()) {
-            Ok(theory) => theory.paths(&cell.weights),
+            Ok(theory) => theory
+                .paths(&cell.weights)
+                .into_iter()
+                .map(|path| {
+                    // A non-finite prediction is reported as such, never as a silent null.
+                    path.and_then(|p| match p.iter().flatten().find(|x| !x.is_finite()) {
+                        Some(x) => Err(NoTheory::new(format!("the theory's prediction is not finite here ({x})"))),
+                        None => Ok(p),
+                    })
+                })
+                .collect(),
             Err(reason) => cell.plan.metrics.iter().map(|_| Err(reason.clone())).collect(),
         })
         .collect()

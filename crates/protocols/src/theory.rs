@@ -188,6 +188,11 @@ impl MixingTheory {
 
     /// The main metric's path for a linear-Gaussian cell.
     fn linear_path(&self, i: &LinearInputs, weights: &[f64]) -> Result<Path, NoTheory> {
+        if i.lambda == 0.0 && (i.gamma - 1.0).abs() < 1e-12 {
+            return Err(no(
+                "the min-norm risk has no finite limit at γ = p/n = 1 (the interpolation peak, docs/asymptotics.md §3)",
+            ));
+        }
         if i.lambda == 0.0 {
             let bv = min_norm_limit(&i.h, &i.g, i.gamma, i.r2, i.sigma2).map_err(no)?;
             return Ok(self
