@@ -25,6 +25,7 @@ pub mod output;
 pub mod report;
 pub mod run;
 pub mod scenarios;
+pub mod tables;
 pub mod theory_cmd;
 pub mod writer;
 
