@@ -237,7 +237,15 @@ pub fn run_scenario(
     }
     let claims = crate::claims::parse_report(s.report.as_ref())?;
     let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
-    let verdicts = crate::claims::evaluate(&out_dir, &claims, &metrics)?;
+    let optima: BTreeMap<i64, f64> = s
+        .cells
+        .iter()
+        .filter_map(|c| {
+            let w = c.plugins.protocol.theory(&c.view()).ok()?.optimal_weight().ok()?.0;
+            Some((c.index as i64, w))
+        })
+        .collect();
+    let verdicts = crate::claims::evaluate(&out_dir, &claims, &metrics, &optima)?;
     if !verdicts.is_empty() {
         println!("claims:");
         for v in &verdicts {

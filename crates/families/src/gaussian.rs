@@ -20,14 +20,14 @@ const WHAT: &str = "gaussian";
 /// weights c_i summing to 1: μ̂ = Σ c_i x_i and Σ̂ = Σ c_i (x_i − μ̂)(x_i − μ̂)ᵀ, which
 /// has E Σ̂ = (1 − Σ c_i²)Σ for iid samples, the (n − 1)/n shrinkage of the MLE.
 ///
-/// Metrics, in column order: `mean_error` = ‖μ̂ − μ‖² and `cov_error` = ‖Σ̂ − Σ‖²_F, both
-/// exact (no test sample).
+/// Metrics, in column order: `mean_error` = ‖μ̂ − μ‖², `cov_error` = ‖Σ̂ − Σ‖²_F and
+/// `variance_ratio` = tr Σ̂ / tr Σ (the collapse of the spread), all exact (no test sample).
 ///
 /// Theory (docs/families.md §1): under the weighted protocol, `mean_error` is exact in t,
 /// E‖μ̂_t − μ‖² = v_t tr(Σ)/n, from the joint recursion of v_t and the shrinkage s_t of
 /// E Σ̂_t = s_t Σ; with `known_covariance` v_t = w² + (1 − w)²(v_{t−1} + k) and the
-/// stationary value is (w² + k(1 − w)²)/(w(2 − w))·tr(Σ)/n, P3's formula. `cov_error`
-/// has a first-order prediction.
+/// stationary value is (w² + k(1 − w)²)/(w(2 − w))·tr(Σ)/n, P3's formula; `variance_ratio`
+/// is s_t exactly; `cov_error` has a first-order prediction.
 ///
 /// | parameter | default | range | meaning |
 /// |---|---|---|---|
@@ -151,6 +151,7 @@ impl Family for Gaussian {
         vec![
             MetricSpec::new("mean_error", MetricKind::Other, "squared error of the mean ‖μ̂ − μ‖²"),
             MetricSpec::new("cov_error", MetricKind::Other, "squared Frobenius error of the covariance ‖Σ̂ − Σ‖²_F"),
+            MetricSpec::new("variance_ratio", MetricKind::Other, "tr Σ̂ / tr Σ: the spread kept (collapse: → 0)"),
         ]
     }
     fn samples(&self) -> Option<&dyn SampleFamily> {
@@ -208,6 +209,8 @@ impl SampleFamily for Gaussian {
         out[0] = e.mean.iter().zip(&t.mean).map(|(a, b)| (a - b) * (a - b)).sum();
         let p = t.mean.len();
         out[1] = (0..p).flat_map(|i| (0..p).map(move |j| (i, j))).map(|(i, j)| (e.cov[(i, j)] - t.cov[(i, j)]).powi(2)).sum();
+        let trace = |m: &Mat<f64>| (0..p).map(|i| m[(i, i)]).sum::<f64>();
+        out[2] = trace(&e.cov) / trace(&t.cov);
         Ok(())
     }
 
@@ -241,6 +244,7 @@ impl CellTheory for GaussianTheory {
         vec![
             Ok(f.iter().map(|(v, _, _)| Some(v * tr / n)).collect()),
             Ok(f.iter().map(|(_, s, u)| Some((s - 1.0) * (s - 1.0) * tr2 + u * (tr2 + tr * tr) / n)).collect()),
+            Ok(f.iter().map(|(_, s, _)| Some(*s)).collect()),
         ]
     }
 
@@ -282,7 +286,7 @@ collapse_core::register!(
     FamilyPlugin,
     GaussianParams,
     "gaussian",
-    "Estimate N(μ, Σ) from samples (μ = signal β, Σ = covariance); metrics mean_error, cov_error"
+    "Estimate N(μ, Σ) from samples (μ = signal β, Σ = covariance); metrics mean_error, cov_error, variance_ratio"
 );
 
 #[cfg(test)]
@@ -337,9 +341,10 @@ mod tests {
         // μ̂ = 0.5 + 0.5 + 1 = 2; Σ̂ = 0.5·1 + 0.25·0 + 0.25·4 = 1.5.
         assert!((e.mean[0] - 2.0).abs() < 1e-15 && (e.cov[(0, 0)] - 1.5).abs() < 1e-15);
         let truth: Model = Box::new(GaussianModel::new(vec![1.0], Mat::from_fn(1, 1, |_, _| 1.0)).unwrap());
-        let mut out = [0.0; 2];
+        let mut out = [0.0; 3];
         g.score(&fit, &truth, &mut out).unwrap();
         assert!((out[0] - 1.0).abs() < 1e-15 && (out[1] - 0.25).abs() < 1e-15, "{out:?}");
+        assert!((out[2] - 1.5).abs() < 1e-15);
     }
 
     /// Draws have the model's mean and covariance (z-scores).
