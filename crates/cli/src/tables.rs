@@ -59,7 +59,7 @@ fn read(path: &str, base: &Base, field: &str) -> Result<(Vec<u8>, String)> {
 /// The file's columns as f64, and the columns that are not numeric with why.
 fn numeric_columns(df: &DataFrame) -> (Vec<String>, Vec<Vec<f64>>, Vec<(String, String)>) {
     let (mut names, mut columns, mut bad) = (Vec::new(), Vec::new(), Vec::new());
-    for c in df.get_columns() {
+    for c in df.columns() {
         let name = c.name().to_string();
         if !(c.dtype().is_primitive_numeric() || c.dtype() == &DataType::Boolean) {
             let first = (0..c.len()).find_map(|i| match c.get(i) {

@@ -23,8 +23,9 @@ use anyhow::{Context, Result};
 use collapse_core::results::{ParamKind, Summary, metric_positions, param_kinds};
 use collapse_core::spec::{Compression, ParamValue, ResolvedScenario, RunsOutput};
 use collapse_core::{CoreError, Sink, UnitOutput};
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{
-    BatchedWriter, CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom,
+    CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom,
     NewChunkedArray, ParquetWriter, PlSmallStr, Series, UInt32Chunked,
 };
 

@@ -391,7 +391,8 @@ mod tests {
         let samples = Mat::from_fn(3, 2, |i, j| if j == 0 { [0.1, 0.5, 0.9][i] } else { 0.0 });
         let fit = f.fit(samples.as_ref(), &[0.3, 0.3, 0.4], None).unwrap();
         let mut out = [0.0];
-        f.score(&fit, &Box::new(Smoother::Truth) as &Model, &mut out).unwrap();
+        let truth: Model = Box::new(Smoother::Truth);
+        f.score(&fit, &truth, &mut out).unwrap();
         assert!((out[0] - 0.5).abs() < 1e-14, "{}", out[0]);
     }
 
