@@ -126,7 +126,11 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             if present {
                 Ok(())
             } else {
-                Err(collapse_core::CoreError::config(field(f), format!("missing; `{}` needs {why}", check_name(c.check))).into())
+                Err(collapse_core::CoreError::config(
+                    field(f),
+                    format!("missing; `{}` needs {why}", check_name(c.check)),
+                )
+                .into())
             }
         };
         match c.check {
@@ -144,7 +148,9 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             CheckKind::Bounded => need(c.bound.is_some(), "bound", "the bound")?,
             CheckKind::Agrees => {
                 if !matches!(c.against.as_deref(), Some("exact" | "theory")) {
-                    return Err(collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into());
+                    return Err(
+                        collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into()
+                    );
                 }
             }
             CheckKind::Linear | CheckKind::Grows => {}
@@ -281,7 +287,9 @@ fn evaluate_one(
     };
     match c.check {
         CheckKind::Argmin => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(runs, &c.selection)?;
             let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
@@ -300,7 +308,9 @@ fn evaluate_one(
             Ok(verdict(Some(holds), detail))
         }
         CheckKind::ArgminTheory => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(runs, &c.selection)?;
             let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
@@ -318,7 +328,11 @@ fn evaluate_one(
                 };
                 let ok = *expect >= a.low - tol - 1e-12 && *expect <= a.high + tol + 1e-12;
                 holds &= ok;
-                let _ = write!(detail, "{group}argmin {param} = {} [{}, {}] vs theory {expect:.4}; ", a.best, a.low, a.high);
+                let _ = write!(
+                    detail,
+                    "{group}argmin {param} = {} [{}, {}] vs theory {expect:.4}; ",
+                    a.best, a.low, a.high
+                );
             }
             if tol > 0.0 {
                 let _ = write!(detail, "tolerance ± {tol}");
@@ -333,12 +347,15 @@ fn evaluate_one(
                 let (Some((_, first)), Some((t, last))) = (s.get(&0).map(|v| (0, *v)), at(s)) else { continue };
                 let z = (last.0 - first.0) / (last.1 * last.1 + first.1 * first.1).sqrt();
                 holds &= z > threshold;
-                let _ = write!(detail, "cell {cell}: {:.4} at t = 0 → {:.4} at t = {t} (z = {z:+.1}); ", first.0, last.0);
+                let _ =
+                    write!(detail, "cell {cell}: {:.4} at t = 0 → {:.4} at t = {t} (z = {z:+.1}); ", first.0, last.0);
             }
             Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
         }
         CheckKind::Less => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let than = c.than.clone().unwrap_or_default();
             let other = series(summary, &metric, &than)?;
             if cells.len() != 1 || other.len() != 1 {
@@ -410,12 +427,16 @@ fn evaluate_one(
             if n == 0 {
                 return Ok(verdict(Some(false), format!("no cell has a {against} value")));
             }
-            Ok(verdict(Some(worst < threshold), format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})")))
+            Ok(verdict(
+                Some(worst < threshold),
+                format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})"),
+            ))
         }
         CheckKind::Slope => {
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(summary, &c.selection)?;
-            let x = f64s(summary, param).map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
+            let x = f64s(summary, param)
+                .map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
             let cell = f64s(summary, "cell")?;
             let mut by_cell: BTreeMap<i64, f64> = BTreeMap::new();
             for i in (0..summary.height()).filter(|&i| keep[i]) {
@@ -430,7 +451,10 @@ fn evaluate_one(
             let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
             Ok(verdict(
                 Some((slope - expect).abs() <= tol),
-                format!("log–log slope against {param} {slope:.3} ± {se:.3} over {} points (expected {expect} ± {tol})", pts.len()),
+                format!(
+                    "log–log slope against {param} {slope:.3} ± {se:.3} over {} points (expected {expect} ± {tol})",
+                    pts.len()
+                ),
             ))
         }
     }

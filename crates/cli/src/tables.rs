@@ -32,17 +32,17 @@ pub enum Base {
 /// Read the bytes of `path` (as written in the scenario).
 fn read(path: &str, base: &Base, field: &str) -> Result<(Vec<u8>, String)> {
     match base {
-        Base::Registered => SHIPPED
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map(|(_, bytes)| (bytes.to_vec(), path.to_string()))
-            .ok_or_else(|| {
-                UserError::new(format!(
-                    "{field}: `{path}` is not a data file shipped with the registered scenarios (shipped: {})",
-                    SHIPPED.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
-                ))
-                .into()
-            }),
+        Base::Registered => {
+            SHIPPED.iter().find(|(p, _)| *p == path).map(|(_, bytes)| (bytes.to_vec(), path.to_string())).ok_or_else(
+                || {
+                    UserError::new(format!(
+                        "{field}: `{path}` is not a data file shipped with the registered scenarios (shipped: {})",
+                        SHIPPED.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+                    ))
+                    .into()
+                },
+            )
+        }
         Base::Dir(dir) => {
             let file = if Path::new(path).is_absolute() { PathBuf::from(path) } else { dir.join(path) };
             let bytes = std::fs::read(&file).map_err(|e| {
@@ -153,7 +153,10 @@ pub fn load_tables(scenario: &mut toml::Table, base: &Base) -> Result<()> {
     // The table's parameters sit beside `kind`, or in `[covariance.table]` in a kind sweep.
     let (params, prefix) = match section.get("table") {
         Some(toml::Value::Table(_)) => (
-            section.get_mut("table").and_then(toml::Value::as_table_mut).ok_or_else(|| UserError::new("covariance.table"))?,
+            section
+                .get_mut("table")
+                .and_then(toml::Value::as_table_mut)
+                .ok_or_else(|| UserError::new("covariance.table"))?,
             "covariance.table",
         ),
         _ => (section, "covariance"),

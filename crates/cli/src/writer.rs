@@ -25,8 +25,8 @@ use collapse_core::spec::{Compression, ParamValue, ResolvedScenario, RunsOutput}
 use collapse_core::{CoreError, Sink, UnitOutput};
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{
-    CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom,
-    NewChunkedArray, ParquetWriter, PlSmallStr, Series, UInt32Chunked,
+    CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom, NewChunkedArray,
+    ParquetWriter, PlSmallStr, Series, UInt32Chunked,
 };
 
 use crate::output::parquet_compression;

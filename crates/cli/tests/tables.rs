@@ -46,7 +46,11 @@ fn bad_tables_exit_2_with_the_field_and_no_output() {
         (scenario("\"a\", \"note\"", "data/good.csv"), "covariance.features", "not numeric"),
         (scenario("\"a\", \"b\"", "data/text.csv"), "covariance.features", "not numeric"),
         (scenario("\"a\", \"b\"", "data/empty.csv"), "covariance.path", "no rows"),
-        (scenario("\"a\", \"b\"", "data/good.csv").replace("label = \"y\"", "label = \"nope\""), "covariance.label", "no column"),
+        (
+            scenario("\"a\", \"b\"", "data/good.csv").replace("label = \"y\"", "label = \"nope\""),
+            "covariance.label",
+            "no column",
+        ),
     ];
     for (text, field, what) in cases {
         let (o, out) = run_in(dir.path(), &text);

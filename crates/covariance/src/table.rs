@@ -102,7 +102,9 @@ impl Table {
                 if !(var > 0.0) {
                     return Err(ParamError::new(
                         "features",
-                        format!("column `{name}` is constant; it cannot be standardized (set standardize = false or drop it)"),
+                        format!(
+                            "column `{name}` is constant; it cannot be standardized (set standardize = false or drop it)"
+                        ),
                     ));
                 }
                 let sd = var.sqrt();
@@ -113,15 +115,16 @@ impl Table {
         let y = label.map(|l| column("label", l)).transpose()?;
         let p = cols.len();
         let x = Mat::from_fn(rows, p, |i, j| cols[j][i]);
-        let mut sigma = lower_gram(x.as_ref(), Par::Seq);
+        let mut sigma = lower_gram(x.transpose(), Par::Seq);
         for i in 0..p {
             for j in 0..=i {
                 sigma[(i, j)] /= rows as f64;
                 sigma[(j, i)] = sigma[(i, j)];
             }
         }
-        let (values, vectors) = symmetric_eigen(sigma.as_ref(), Par::Seq)
-            .map_err(|e| ParamError::new("features", format!("cannot diagonalise the features' second moments: {e}")))?;
+        let (values, vectors) = symmetric_eigen(sigma.as_ref(), Par::Seq).map_err(|e| {
+            ParamError::new("features", format!("cannot diagonalise the features' second moments: {e}"))
+        })?;
         // Ascending from the solver; descending here, as the trait requires.
         let order: Vec<usize> = (0..p).rev().collect();
         let tau = order.iter().map(|&j| values[j].max(0.0)).collect();
@@ -247,7 +250,10 @@ mod tests {
         let (a, b) = ([1.0, 2.0, 3.0, 6.0f64], [0.5, 0.5, -1.0, 2.0f64]);
         let (ma, mb) = (3.0, 0.5);
         let cab: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum::<f64>() / 4.0;
-        let (va, vb) = (a.iter().map(|x| (x - ma).powi(2)).sum::<f64>() / 4.0, b.iter().map(|y| (y - mb).powi(2)).sum::<f64>() / 4.0);
+        let (va, vb) = (
+            a.iter().map(|x| (x - ma).powi(2)).sum::<f64>() / 4.0,
+            b.iter().map(|y| (y - mb).powi(2)).sum::<f64>() / 4.0,
+        );
         assert!((s[(1, 2)] - cab / (va * vb).sqrt()).abs() < 1e-14);
         let tau = cov.eigenvalues();
         assert!(tau.windows(2).all(|w| w[0] >= w[1]));

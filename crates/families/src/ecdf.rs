@@ -224,7 +224,11 @@ impl SampleFamily for Ecdf {
         Ok(())
     }
 
-    fn weighted_theory(&self, sizes: SampleSizes, covariance: &dyn Covariance) -> Result<Box<dyn CellTheory>, NoTheory> {
+    fn weighted_theory(
+        &self,
+        sizes: SampleSizes,
+        covariance: &dyn Covariance,
+    ) -> Result<Box<dyn CellTheory>, NoTheory> {
         Ok(Box::new(EcdfTheory { sizes, sd: Self::sd(covariance) }))
     }
 }

@@ -208,13 +208,20 @@ impl SampleFamily for Gaussian {
         let (e, t) = (model_ref::<GaussianModel>(estimate, WHAT)?, model_ref::<GaussianModel>(truth, WHAT)?);
         out[0] = e.mean.iter().zip(&t.mean).map(|(a, b)| (a - b) * (a - b)).sum();
         let p = t.mean.len();
-        out[1] = (0..p).flat_map(|i| (0..p).map(move |j| (i, j))).map(|(i, j)| (e.cov[(i, j)] - t.cov[(i, j)]).powi(2)).sum();
+        out[1] = (0..p)
+            .flat_map(|i| (0..p).map(move |j| (i, j)))
+            .map(|(i, j)| (e.cov[(i, j)] - t.cov[(i, j)]).powi(2))
+            .sum();
         let trace = |m: &Mat<f64>| (0..p).map(|i| m[(i, i)]).sum::<f64>();
         out[2] = trace(&e.cov) / trace(&t.cov);
         Ok(())
     }
 
-    fn weighted_theory(&self, sizes: SampleSizes, covariance: &dyn Covariance) -> Result<Box<dyn CellTheory>, NoTheory> {
+    fn weighted_theory(
+        &self,
+        sizes: SampleSizes,
+        covariance: &dyn Covariance,
+    ) -> Result<Box<dyn CellTheory>, NoTheory> {
         let taus = covariance.eigenvalues();
         Ok(Box::new(GaussianTheory {
             family: *self,

@@ -221,7 +221,8 @@ impl KernelRegression {
             let kern = |u: f64| biweight((x - u) / h) / h;
             let d = simpson(a, b, 200, kern);
             let m = simpson(a, b, 200, |u| kern(u) * f(u)) / d;
-            let v = simpson(a, b, 200, |u| kern(u) * kern(u) * ((f(u) - m).powi(2) + self.sigma * self.sigma)) / (d * d);
+            let v =
+                simpson(a, b, 200, |u| kern(u) * kern(u) * ((f(u) - m).powi(2) + self.sigma * self.sigma)) / (d * d);
             ib += (m - f(x)).powi(2);
             iv += v / n;
         }
@@ -293,7 +294,11 @@ impl SampleFamily for KernelRegression {
         Ok(())
     }
 
-    fn weighted_theory(&self, sizes: SampleSizes, _covariance: &dyn Covariance) -> Result<Box<dyn CellTheory>, NoTheory> {
+    fn weighted_theory(
+        &self,
+        sizes: SampleSizes,
+        _covariance: &dyn Covariance,
+    ) -> Result<Box<dyn CellTheory>, NoTheory> {
         let (ib, iv) = self.bias_variance(sizes.real as f64);
         Ok(Box::new(KernelTheory { k: sizes.ratio(), ib, iv, rho: self.rho }))
     }

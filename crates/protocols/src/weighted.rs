@@ -158,7 +158,9 @@ impl Weighted {
         let beta = cell.estimator.fit(&input).map_err(|e| {
             CoreError::config(
                 "covariance",
-                format!("the family's fit on the whole table (the truth) failed: {e}; use fewer features or lambda > 0"),
+                format!(
+                    "the family's fit on the whole table (the truth) failed: {e}; use fewer features or lambda > 0"
+                ),
             )
         })?;
         *cache = Some((key, beta.clone()));
@@ -231,8 +233,7 @@ impl Protocol for Weighted {
         let slots = plan.slots();
         match view(&cell)? {
             View::Regression(reg) => {
-                let truth =
-                    if labelled_table(&cell) { self.table_truth(&cell, reg)? } else { data.beta()?.clone() };
+                let truth = if labelled_table(&cell) { self.table_truth(&cell, reg)? } else { data.beta()?.clone() };
                 Ok(Box::new(RegressionTrajectory {
                     reg,
                     estimator: cell.estimator,

@@ -10,7 +10,7 @@ use common::{chains, column, data, scenario, z_score};
 fn gaussian(n: usize, k: f64, w: f64, known: bool, iterations: usize) -> String {
     format!(
         "name = \"t\"\nseed = 3\nreplicates = 1\niterations = {iterations}\n[design]\nn = {n}\np = 1\n\
-         [family]\nkind = \"gaussian\"\nknown_covariance = {known}\n[covariance]\nkind = \"diagonal\"\ntau = [2.0]\n\
+         [family]\nkind = \"gaussian\"\nknown_covariance = {known}\n[covariance]\nkind = \"diagonal\"\neigenvalues = [2.0]\n\
          [estimator]\nkind = \"mle\"\n[schedule]\nkind = \"constant\"\nw = {w}\n[protocol]\nkind = \"weighted\"\nk = {k}\n"
     )
 }
@@ -72,7 +72,7 @@ fn ecdf_l2_exact_recursion() {
     for (m, w) in [(50, 0.3), (25, 0.618), (50, 0.0)] {
         let text = format!(
             "name = \"t\"\nseed = 3\nreplicates = 1\niterations = 20\n[design]\nn = 50\np = 1\n\
-             [family]\nkind = \"ecdf\"\n[covariance]\nkind = \"diagonal\"\ntau = [4.0]\n[estimator]\nkind = \"mle\"\n\
+             [family]\nkind = \"ecdf\"\n[covariance]\nkind = \"diagonal\"\neigenvalues = [4.0]\n[estimator]\nkind = \"mle\"\n\
              [schedule]\nkind = \"constant\"\nw = {w}\n[protocol]\nkind = \"weighted\"\nm = {m}\n"
         );
         let s = scenario(&text);

@@ -298,7 +298,12 @@ collapse_core::register!(
     "p3-optimal",
     "Constant w*(k) = (√(k² + 4k) − k)/2 for k = n/m of the weighted protocol (1/φ at k = 1)"
 );
-collapse_core::register!(SchedulePlugin, PoolingParams, "pooling", "Constant w = n/(n + m): every sample weighted alike");
+collapse_core::register!(
+    SchedulePlugin,
+    PoolingParams,
+    "pooling",
+    "Constant w = n/(n + m): every sample weighted alike"
+);
 
 #[cfg(test)]
 mod tests {
@@ -390,7 +395,9 @@ mod tests {
         let sc = resolve(&parse(text, "test").unwrap()).unwrap();
         let view = sc.cells[0].view();
         let w = P3Optimal.weights(&view).unwrap();
-        assert!((w[1] - collapse_theory::optimal_w_noise_ratio(0.1).unwrap()).abs() < 1e-15 && (w[0] - 1.0).abs() < 1e-15);
+        assert!(
+            (w[1] - collapse_theory::optimal_w_noise_ratio(0.1).unwrap()).abs() < 1e-15 && (w[0] - 1.0).abs() < 1e-15
+        );
         assert!((w[1] - 0.270_156).abs() < 1e-6, "{}", w[1]);
         let p = Pooling.weights(&view).unwrap();
         assert!((p[2] - 100.0 / 1100.0).abs() < 1e-15);

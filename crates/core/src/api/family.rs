@@ -133,7 +133,8 @@ pub trait SampleFamily: Send + Sync + std::fmt::Debug {
     /// The theory of the weighted recursion with these sizes (docs/weighted.md §2): each
     /// metric's expected path under a schedule, the stationary main metric and its
     /// optimal weight, or why there is none.
-    fn weighted_theory(&self, sizes: SampleSizes, covariance: &dyn Covariance) -> Result<Box<dyn CellTheory>, NoTheory>;
+    fn weighted_theory(&self, sizes: SampleSizes, covariance: &dyn Covariance)
+    -> Result<Box<dyn CellTheory>, NoTheory>;
 }
 
 /// Downcast a [`Model`] to the family's state type; a mismatch is a numerical error

@@ -23,8 +23,8 @@ pub use covariance::{Covariance, sigma_form};
 pub use data::ReplicateData;
 pub use estimator::{Estimator, FitInput, Likelihood, SpectralFilter};
 pub use family::{
-    Family, GaussianNoise, MetricKind, MetricSpec, Model, Origin, Regression, SampleFamily, SampleSizes, gaussian_labels,
-    model_ref,
+    Family, GaussianNoise, MetricKind, MetricSpec, Model, Origin, Regression, SampleFamily, SampleSizes,
+    gaussian_labels, model_ref,
 };
 pub use protocol::{DesignUse, Plan, PlannedMetric, Policy, Protocol, Retention, RowSpaceMode, Trajectory};
 pub use schedule::Schedule;
