@@ -275,6 +275,10 @@ fn evaluate_one(
 ) -> Result<Verdict> {
     let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
     let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
+    if !metrics.contains(&metric) {
+        // E.g. a family kind narrowed by --set: the claim is about cells this run lacks.
+        return Ok(verdict(None, format!("this run has no metric `{metric}`")));
+    }
     let cells = series(summary, &metric, &c.selection)?;
     if cells.is_empty() {
         return Ok(verdict(Some(false), "no cell matches `where`".into()));

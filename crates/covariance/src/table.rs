@@ -99,7 +99,7 @@ impl Table {
             if standardize {
                 let mean = c.iter().sum::<f64>() / rows as f64;
                 let var = c.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / rows as f64;
-                if !(var > 0.0) {
+                if var.is_nan() || var <= 0.0 {
                     return Err(ParamError::new(
                         "features",
                         format!(
