@@ -56,8 +56,11 @@ fn read(path: &str, base: &Base, field: &str) -> Result<(Vec<u8>, String)> {
     }
 }
 
+/// Names and values of a file's numeric columns, and its other columns with why.
+type Columns = (Vec<String>, Vec<Vec<f64>>, Vec<(String, String)>);
+
 /// The file's columns as f64, and the columns that are not numeric with why.
-fn numeric_columns(df: &DataFrame) -> (Vec<String>, Vec<Vec<f64>>, Vec<(String, String)>) {
+fn numeric_columns(df: &DataFrame) -> Columns {
     let (mut names, mut columns, mut bad) = (Vec::new(), Vec::new(), Vec::new());
     for c in df.columns() {
         let name = c.name().to_string();

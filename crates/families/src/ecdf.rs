@@ -297,7 +297,7 @@ mod tests {
     }
 
     fn step_cdf(u: &[f64], cum: &[f64], x: f64) -> f64 {
-        u.iter().zip(cum).filter(|(a, _)| **a <= x).map(|(_, c)| *c).last().unwrap_or(0.0)
+        u.iter().zip(cum).filter(|(a, _)| **a <= x).map(|(_, c)| *c).next_back().unwrap_or(0.0)
     }
 
     /// Hand-computed cases: one atom at 0 (F = 1{x ≥ 0}): l2 = 2∫_0^∞(1 − Φ)² and
