@@ -6,7 +6,7 @@
 //! ```toml
 //! [[report.claims]]
 //! claim = "the long-run risk is lowest near w = 1/φ"
-//! check = "argmin"            # argmin | less | linear | bounded | agrees | slope
+//! check = "argmin"            # argmin | argmin-theory | less | linear | grows | bounded | agrees | slope
 //! param = "schedule.w"
 //! expect = 0.618
 //! ```
@@ -19,8 +19,10 @@
 //! | check | fields | holds when |
 //! |---|---|---|
 //! | `argmin` | `param`, `expect`, `tolerance` (0) | `expect` lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
+//! | `argmin-theory` | `param`, `tolerance` (0) | in every group, the optimal weight of the cells' theory (`collapse theory`) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance) |
 //! | `less` | `than` (a selection), `z` (3) | the selected cell's metric is below the `than` cell's by more than `z` paired standard errors |
 //! | `linear` | `z` (4), `min_r2` (0.99) | in every selected cell the mean grows linearly in t ≥ 1: slope > z standard errors, R² ≥ min_r2 |
+//! | `grows` | `z` (4) | in every selected cell the mean at the last iteration (or `iteration`) exceeds the mean at t = 0 by more than z standard errors |
 //! | `bounded` | `bound` | in every selected cell the mean stays ≤ bound at every iteration |
 //! | `agrees` | `against` (`exact` or `theory`), `z` (4) | in every selected cell \|mean − exact or theory\| < z standard errors |
 //! | `slope` | `param`, `expect`, `tolerance` | the log–log least-squares slope of the mean against `param` is within tolerance of `expect`, in every group |
@@ -42,10 +44,14 @@ use crate::compare;
 pub enum CheckKind {
     /// The argmin over a swept parameter is near an expected value.
     Argmin,
+    /// The argmin over a swept parameter is near the theory's optimal weight of its group.
+    ArgminTheory,
     /// One cell's metric is smaller than another's, paired.
     Less,
     /// The metric grows linearly in the iteration.
     Linear,
+    /// The metric ends higher than it starts.
+    Grows,
     /// The metric stays below a bound.
     Bounded,
     /// Simulation agrees with the exact expectation or the theory.
@@ -137,6 +143,7 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
                 need(c.expect.is_some(), "expect", "the expected slope")?;
                 need(c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
             }
+            CheckKind::ArgminTheory => need(c.param.is_some(), "param", "the swept parameter")?,
             CheckKind::Less => need(c.than.is_some(), "than", "the cell compared against")?,
             CheckKind::Bounded => need(c.bound.is_some(), "bound", "the bound")?,
             CheckKind::Agrees => {
@@ -146,7 +153,7 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
                     );
                 }
             }
-            CheckKind::Linear => {}
+            CheckKind::Linear | CheckKind::Grows => {}
         }
     }
     Ok(report)
@@ -155,6 +162,8 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
 fn check_name(k: CheckKind) -> &'static str {
     match k {
         CheckKind::Argmin => "argmin",
+        CheckKind::ArgminTheory => "argmin-theory",
+        CheckKind::Grows => "grows",
         CheckKind::Less => "less",
         CheckKind::Linear => "linear",
         CheckKind::Bounded => "bounded",
@@ -245,20 +254,31 @@ fn series(summary: &DataFrame, metric: &str, selection: &BTreeMap<String, Value>
     Ok(out)
 }
 
-/// Evaluate the claims of a finished run in `dir`.
-pub fn evaluate(dir: &Path, report: &Report, metrics: &[String]) -> Result<Vec<Verdict>> {
+/// Evaluate the claims of a finished run in `dir`; `optima` holds each cell's
+/// theory-optimal weight where its theory has one (for `argmin-theory`).
+pub fn evaluate(dir: &Path, report: &Report, metrics: &[String], optima: &BTreeMap<i64, f64>) -> Result<Vec<Verdict>> {
     if report.claims.is_empty() {
         return Ok(Vec::new());
     }
     let summary = crate::output::read_parquet(&dir.join("summary.parquet"))?;
     let runs_path = dir.join("runs.parquet");
     let runs = if runs_path.is_file() { Some(compare::load(dir)?) } else { None };
-    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics)).collect()
+    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics, optima)).collect()
 }
 
-fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metrics: &[String]) -> Result<Verdict> {
+fn evaluate_one(
+    c: &Claim,
+    summary: &DataFrame,
+    runs: Option<&DataFrame>,
+    metrics: &[String],
+    optima: &BTreeMap<i64, f64>,
+) -> Result<Verdict> {
     let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
     let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
+    if !metrics.contains(&metric) {
+        // E.g. a family kind narrowed by --set: the claim is about cells this run lacks.
+        return Ok(verdict(None, format!("this run has no metric `{metric}`")));
+    }
     let cells = series(summary, &metric, &c.selection)?;
     if cells.is_empty() {
         return Ok(verdict(Some(false), "no cell matches `where`".into()));
@@ -290,6 +310,51 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
             }
             let _ = write!(detail, "expected {expect}{}", if tol > 0.0 { format!(" ± {tol}") } else { String::new() });
             Ok(verdict(Some(holds), detail))
+        }
+        CheckKind::ArgminTheory => {
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
+            let param = c.param.as_deref().unwrap_or_default();
+            let keep = select(runs, &c.selection)?;
+            let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
+            let rows = runs.filter(&mask)?;
+            let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
+            let tol = c.tolerance.unwrap_or(0.0);
+            let mut holds = !cmp.argmin.is_empty();
+            let mut detail = String::new();
+            for a in &cmp.argmin {
+                let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
+                let Some(expect) = a.cells.iter().find_map(|cell| optima.get(cell)) else {
+                    holds = false;
+                    let _ = write!(detail, "{group}no theory optimum; ");
+                    continue;
+                };
+                let ok = *expect >= a.low - tol - 1e-12 && *expect <= a.high + tol + 1e-12;
+                holds &= ok;
+                let _ = write!(
+                    detail,
+                    "{group}argmin {param} = {} [{}, {}] vs theory {expect:.4}; ",
+                    a.best, a.low, a.high
+                );
+            }
+            if tol > 0.0 {
+                let _ = write!(detail, "tolerance ± {tol}");
+            }
+            Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
+        }
+        CheckKind::Grows => {
+            let threshold = c.z.unwrap_or(4.0);
+            let mut holds = true;
+            let mut detail = String::new();
+            for (cell, s) in &cells {
+                let (Some((_, first)), Some((t, last))) = (s.get(&0).map(|v| (0, *v)), at(s)) else { continue };
+                let z = (last.0 - first.0) / (last.1 * last.1 + first.1 * first.1).sqrt();
+                holds &= z > threshold;
+                let _ =
+                    write!(detail, "cell {cell}: {:.4} at t = 0 → {:.4} at t = {t} (z = {z:+.1}); ", first.0, last.0);
+            }
+            Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
         }
         CheckKind::Less => {
             let Some(runs) = runs else {

@@ -45,6 +45,7 @@ pub mod run;
 pub mod scenarios;
 pub mod shard;
 pub mod slurm;
+pub mod tables;
 pub mod theory_cmd;
 pub mod workdir;
 pub mod writer;

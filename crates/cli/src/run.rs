@@ -73,6 +73,11 @@ pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScen
     for s in sets {
         spec::apply_override(&mut table, s)?;
     }
+    let base = match file {
+        Some(f) => crate::tables::Base::Dir(f.parent().map(Path::to_path_buf).unwrap_or_default()),
+        None => crate::tables::Base::Registered,
+    };
+    crate::tables::load_tables(&mut table, &base)?;
     let scenario = spec::resolve(&table).map_err(|e| match file.and_then(|f| manifest_hint(f, &e)) {
         Some(hint) => anyhow::Error::from(UserError::new(hint)),
         None => anyhow::Error::from(e),
@@ -122,6 +127,31 @@ fn plugins_used(s: &ResolvedScenario) -> Vec<Value> {
             seen.entry((*section, kind.clone())).or_insert_with(|| {
                 let (krate, version) = section.provided_by(kind).unwrap_or(("unknown", ""));
                 json!({"section": section.name(), "kind": kind, "crate": krate, "version": version})
+            });
+        }
+    }
+    seen.into_values().collect()
+}
+
+/// The data tables the scenario's cells read: path as written, hash, rows and columns.
+fn data_files(s: &ResolvedScenario) -> Vec<Value> {
+    let mut seen: BTreeMap<(String, String), Value> = BTreeMap::new();
+    for cell in &s.cells {
+        for (_, kind, record) in &cell.records {
+            let (Some(path), Some(hash)) =
+                (record.get("path").and_then(Value::as_str), record.get("hash").and_then(Value::as_str))
+            else {
+                continue;
+            };
+            seen.entry((path.to_string(), hash.to_string())).or_insert_with(|| {
+                let table = collapse_core::registered_table(hash);
+                json!({
+                    "plugin": kind,
+                    "path": path,
+                    "hash": hash,
+                    "hash_function": "xxh3-128 of the file's bytes",
+                    "rows": table.as_ref().map(|t| t.rows()),
+                })
             });
         }
     }
@@ -241,6 +271,7 @@ fn manifest_base(
         "git_commit": Some(env!("COLLAPSE_GIT_COMMIT")).filter(|c| !c.is_empty()),
         "binary": binary,
         "plugins": plugins_used(s),
+        "data": data_files(s),
         "scenario": s.name,
         "seed": s.seed,
         "cells": s.cells.len(),
@@ -288,7 +319,15 @@ pub fn write_outputs(
     }
     let claims = crate::claims::parse_report(s.report.as_ref())?;
     let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
-    let verdicts = crate::claims::evaluate(out_dir, &claims, &metrics)?;
+    let optima: BTreeMap<i64, f64> = s
+        .cells
+        .iter()
+        .filter_map(|c| {
+            let w = c.plugins.protocol.theory(&c.view()).ok()?.optimal_weight().ok()?.0;
+            Some((c.index as i64, w))
+        })
+        .collect();
+    let verdicts = crate::claims::evaluate(out_dir, &claims, &metrics, &optima)?;
     if !verdicts.is_empty() {
         outln!("claims:");
         for v in &verdicts {

@@ -24,3 +24,13 @@ scenario!(
     "fixed-labels-collapse",
     "Fixed real labels: at w = 0 the risk grows linearly in t (collapse); for min-norm no w < 1 beats w = 1"
 );
+scenario!(
+    "fully-synthetic",
+    "P3 at w = 0 across five families: errors grow with t (collapse), the Gaussian covariance shrinks to 0"
+);
+scenario!("golden-ratio-families", "P3 at k = 1, w swept, five families: the long-run error is lowest near w = 1/φ");
+scenario!(
+    "optimal-weight-vs-k",
+    "P3's w*(k) for k = n/m from 0.01 to 10: simulated argmin vs theory; p3-optimal vs pooling"
+);
+scenario!("real-data", "Logistic family on the shipped WDBC table (CC BY 4.0): weighted real + synthetic rounds");

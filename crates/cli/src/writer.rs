@@ -19,9 +19,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use collapse_core::results::{ParamKind, Summary, metric_positions, param_kinds};
 use collapse_core::spec::{Compression, ParamValue, ResolvedScenario, RunsOutput};
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{
-    BatchedWriter, CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom,
-    NewChunkedArray, ParquetWriter, PlSmallStr, Series, UInt32Chunked,
+    CategoricalPhysical, Categories, Column, DataFrame, DataType, IntoSeries, NamedFrom, NewChunkedArray,
+    ParquetWriter, PlSmallStr, Series, UInt32Chunked,
 };
 
 use crate::output::parquet_compression;

@@ -1,6 +1,7 @@
 //! Estimator plugins: `ridge`, `min-norm`, `ols`, `pcr` (spectral filters of the
 //! design; docs/estimators.md) and `irls` (weighted, optionally penalised Newton/IRLS
-//! for canonical GLMs; docs/logistic.md §5).
+//! for canonical GLMs; docs/logistic.md §5) and `mle` (the family's weighted maximum-
+//! likelihood estimate, for every family; docs/weighted.md §1).
 //!
 //! The spectral estimators are filters of the design's thin SVD X = U diag(d) Vᵀ:
 //! β̂ = V diag(g) Uᵀy. Fixed-design protocols use that form to factor X once per
@@ -10,7 +11,9 @@
 //! count as zero, as in `numpy.linalg.lstsq` (docs/numerics.md §1).
 
 mod irls;
+mod mle;
 mod spectral;
 
 pub use irls::*;
+pub use mle::*;
 pub use spectral::*;

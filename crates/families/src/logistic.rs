@@ -44,7 +44,9 @@ pub const LOGISTIC_GH_ORDER: usize = 40;
 ///   with covariance [[βᵀΣβ, βᵀΣβ̂], [βᵀΣβ̂, β̂ᵀΣβ̂]], so the metric is a 2-D Gaussian
 ///   integral of KL(u, v) = softplus(v) − softplus(u) − σ(u)(v − u), computed by a
 ///   tensor Gauss–Hermite rule of [`LOGISTIC_GH_ORDER`] nodes per dimension after a
-///   Cholesky factor of that covariance (docs/logistic.md §2, docs/numerics.md §7).
+///   Cholesky factor of that covariance (docs/logistic.md §2, docs/numerics.md §7). For a
+///   data-table design (a finite population of rows) it is the exact mean of the same KL
+///   over the rows (docs/weighted.md §5).
 ///
 /// No parameters: the Bernoulli law has no noise level, and synthetic labels drawn by a
 /// law other than Bernoulli(σ(xᵀβ̂)) would not be labels of the fitted model.
@@ -185,7 +187,25 @@ impl Regression for Logistic {
         let s11 = covariance.quad_form(truth);
         let s12 = covariance.bilinear(truth, estimate);
         let s22 = covariance.quad_form(estimate);
-        let excess = self.excess_logloss(s11, s12, s22);
+        let excess = match covariance.population() {
+            // A data-table design: the population is the table's rows, and at the
+            // population fit β the excess loss is the mean KL over them (docs/weighted.md §5).
+            Some(pop) => {
+                let rows = pop.x.nrows();
+                let total: f64 = (0..rows)
+                    .map(|i| {
+                        let (mut u, mut v) = (0.0, 0.0);
+                        for j in 0..pop.x.ncols() {
+                            u += pop.x[(i, j)] * truth[j];
+                            v += pop.x[(i, j)] * estimate[j];
+                        }
+                        bernoulli_kl(u, v)
+                    })
+                    .sum();
+                total / rows as f64
+            }
+            None => self.excess_logloss(s11, s12, s22),
+        };
         if !excess.is_finite() {
             return Err(CoreError::numerical(
                 "excess_logloss",

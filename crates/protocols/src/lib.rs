@@ -5,6 +5,8 @@
 //!   mixed with synthetic labels from the previous fit.
 //! * `fixed-labels` (docs/fixed-labels.md): fixed X and fixed real labels y_0, mixed with
 //!   fresh synthetic labels.
+//! * `weighted` (docs/weighted.md): P3's n fresh real + m synthetic samples per round,
+//!   weighted w/n and (1 − w)/m, for regression and sample families.
 //! * policies `replace` and `accumulate` (docs/spectral-recursion.md §5).
 //!
 //! Fixed-design protocols share [`mixing`]: the shared spectral recursion of the core for
@@ -16,8 +18,10 @@ mod fresh_labels;
 pub mod mixing;
 mod policies;
 pub mod theory;
+mod weighted;
 
 pub use fixed_labels::*;
 pub use fresh_labels::*;
 pub use mixing::{LabelMixing, Path, RealLabels};
 pub use policies::*;
+pub use weighted::*;

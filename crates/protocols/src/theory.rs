@@ -14,7 +14,7 @@
 //!   (docs/logistic.md §3, §4).
 
 use collapse_core::spectral::GaussHermite;
-use collapse_core::{CellTheory, CellView, MetricKind, NoTheory, Path, Retention};
+use collapse_core::{CellTheory, CellView, MetricKind, NoTheory, Path, Retention, minimise_weight};
 use collapse_theory::{
     GOLDEN_W, RidgeMixingEvaluator, Spectrum, c_k, fixed_labels_factors, isotropic_path, min_norm_limit, optimal_w,
     optimal_w_noise_ratio, variance_factors_with_noise_ratio,
@@ -289,7 +289,7 @@ impl CellTheory for MixingTheory {
                 }
                 optimal_w(&i.h, &i.g, i.gamma, i.r2, i.sigma2, i.lambda).map_err(no)
             }
-            (Model::Linear(_), RealLabels::Fixed) => golden_section(|w| self.limit(w)),
+            (Model::Linear(_), RealLabels::Fixed) => minimise_weight(|w| self.limit(w)),
         }
     }
 
@@ -307,20 +307,4 @@ impl CellTheory for MixingTheory {
             Model::Glm(_) => Err(no("the GLM theory covers λ = 0 only")),
         }
     }
-}
-
-/// Minimise a unimodal function of w on [0.01, 1]: a coarse grid, then golden-section
-/// search around the best grid point.
-fn golden_section(f: impl Fn(f64) -> Result<f64, NoTheory>) -> Result<(f64, f64), NoTheory> {
-    let grid: Vec<f64> = (1..=100).map(|k| k as f64 / 100.0).collect();
-    let values: Vec<f64> = grid.iter().map(|&w| f(w)).collect::<Result<_, _>>()?;
-    let best = values.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(99);
-    let (mut a, mut b) = (grid[best.saturating_sub(1)], grid[(best + 1).min(99)]);
-    let r = (5f64.sqrt() - 1.0) / 2.0;
-    for _ in 0..80 {
-        let (c, d) = (b - r * (b - a), a + r * (b - a));
-        if f(c)? < f(d)? { b = d } else { a = c }
-    }
-    let w = 0.5 * (a + b);
-    Ok((w, f(w)?))
 }

@@ -1,7 +1,9 @@
 //! Schedules: the real-data weight w_t of each iteration.
 //!
 //! Every schedule returns w_0, …, w_T with w_0 = 1 (t = 0 fits real labels only) and
-//! every weight in [0, 1]. Plugins: `constant`, `golden-ratio`, `dynamic`, `list`.
+//! every weight in [0, 1]. Plugins: `constant`, `golden-ratio`, `dynamic`, `list`,
+//! `optimal` (the protocol theory's optimum), and for the `weighted` protocol
+//! `p3-optimal` (w*(k)) and `pooling` (n/(n + m)).
 
 use collapse_core::{BuildContext, CellView, CoreError, ParamError, Params, Schedule};
 use schemars::JsonSchema;
@@ -209,6 +211,100 @@ collapse_core::register!(
     "Constant w minimising the stationary risk predicted by the protocol's theory (w*(λ); 1/φ for min-norm)"
 );
 
+/// P3's optimal weight for the cell's real-to-synthetic ratio k = n/m:
+/// w*(k) = (√(k² + 4k) − k)/2, the root in (0, 1) of w² + kw − k = 0 (docs/weighted.md §2).
+/// It minimises the stationary error factor (w² + k(1 − w)²)/(w(2 − w)): exactly for the
+/// Gaussian mean with the covariance known, to first order for the other families
+/// (docs/families.md). Unlike `optimal`, which minimises the cell's own theory (and so
+/// follows a family's departures from P3's recursion), this is the one expression P3
+/// proposes for every family; w*(1) = 1/φ.
+///
+/// No parameters. Errors: a protocol that does not draw n real and m synthetic samples
+/// (only `weighted` does).
+///
+/// Reference: He, Xu & Cheng (2025), arXiv 2502.18049.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct P3OptimalParams {}
+
+/// See [`P3OptimalParams`].
+#[derive(Debug, Clone, Copy)]
+pub struct P3Optimal;
+
+fn sizes(cell: &CellView<'_>, schedule: &str) -> Result<collapse_core::SampleSizes, CoreError> {
+    cell.protocol.sample_sizes(cell).ok_or_else(|| {
+        CoreError::config(
+            "kind",
+            format!("`{schedule}` needs a protocol that draws n real and m synthetic samples per round (`weighted`)"),
+        )
+    })
+}
+
+impl Schedule for P3Optimal {
+    fn weights(&self, cell: &CellView<'_>) -> Result<Vec<f64>, CoreError> {
+        let k = sizes(cell, "p3-optimal")?.ratio();
+        let w = collapse_theory::optimal_w_noise_ratio(k).map_err(|e| CoreError::config("kind", e.to_string()))?;
+        Ok(with_first_real(cell.iterations, |_| w))
+    }
+}
+
+impl Params for P3OptimalParams {
+    type Target = dyn Schedule;
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
+        Ok(Box::new(P3Optimal))
+    }
+    fn example() -> Self {
+        P3OptimalParams {}
+    }
+}
+
+/// Pooling: weigh every sample alike, w = n/(n + m) = k/(1 + k), the weight of plain
+/// training on the union of real and synthetic samples. Suboptimal unless m ≪ n: at
+/// k = 0.1 its stationary error factor is 0.524 against 0.270 at w*(k)
+/// (docs/weighted.md §4).
+///
+/// No parameters. Errors: a protocol that does not draw n real and m synthetic samples.
+///
+/// Reference: He, Xu & Cheng (2025), arXiv 2502.18049 (the naive mixing baseline).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolingParams {}
+
+/// See [`PoolingParams`].
+#[derive(Debug, Clone, Copy)]
+pub struct Pooling;
+
+impl Schedule for Pooling {
+    fn weights(&self, cell: &CellView<'_>) -> Result<Vec<f64>, CoreError> {
+        let s = sizes(cell, "pooling")?;
+        let w = s.real as f64 / (s.real + s.synthetic) as f64;
+        Ok(with_first_real(cell.iterations, |_| w))
+    }
+}
+
+impl Params for PoolingParams {
+    type Target = dyn Schedule;
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Schedule>, ParamError> {
+        Ok(Box::new(Pooling))
+    }
+    fn example() -> Self {
+        PoolingParams {}
+    }
+}
+
+collapse_core::register!(
+    SchedulePlugin,
+    P3OptimalParams,
+    "p3-optimal",
+    "Constant w*(k) = (√(k² + 4k) − k)/2 for k = n/m of the weighted protocol (1/φ at k = 1)"
+);
+collapse_core::register!(
+    SchedulePlugin,
+    PoolingParams,
+    "pooling",
+    "Constant w = n/(n + m): every sample weighted alike"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +386,23 @@ mod tests {
         assert!(err.contains("iterations = 4"), "{err}");
         let w = s.weights(&scenario(3).cells[0].view()).unwrap();
         assert_eq!(w, vec![1.0, 0.5, 0.5, 0.5]);
+    }
+
+    /// p3-optimal and pooling read k from the weighted protocol; other protocols are refused.
+    #[test]
+    fn p3_optimal_and_pooling() {
+        let text = "name = \"t\"\nreplicates = 1\niterations = 2\n[design]\nn = 100\np = 1\n[family]\nkind = \"gaussian\"\n[estimator]\nkind = \"mle\"\n[schedule]\nkind = \"constant\"\nw = 0.5\n[protocol]\nkind = \"weighted\"\nk = 0.1\n";
+        let sc = resolve(&parse(text, "test").unwrap()).unwrap();
+        let view = sc.cells[0].view();
+        let w = P3Optimal.weights(&view).unwrap();
+        assert!(
+            (w[1] - collapse_theory::optimal_w_noise_ratio(0.1).unwrap()).abs() < 1e-15 && (w[0] - 1.0).abs() < 1e-15
+        );
+        assert!((w[1] - 0.270_156).abs() < 1e-6, "{}", w[1]);
+        let p = Pooling.weights(&view).unwrap();
+        assert!((p[2] - 100.0 / 1100.0).abs() < 1e-15);
+        let e = Pooling.weights(&scenario(2).cells[0].view()).unwrap_err();
+        assert!(e.to_string().contains("weighted"), "{e}");
+        assert!(P3Optimal.weights(&scenario(2).cells[0].view()).is_err());
     }
 }

@@ -1,5 +1,6 @@
 use faer::{Col, ColRef, Mat, MatRef};
 
+use crate::api::Population;
 use crate::rng::Rng;
 use crate::spectral::{LowRankForm, SigmaForm};
 
@@ -38,6 +39,13 @@ pub trait Covariance: Send + Sync + std::fmt::Debug {
     /// (isotropic, spiked, equicorrelated): risk evaluation then costs O(r·K) per
     /// iteration and never needs the p × r right singular vectors.
     fn low_rank_form(&self) -> Option<LowRankForm> {
+        None
+    }
+    /// The finite population the rows are drawn from, when the design is a data table
+    /// (rows drawn uniformly with replacement): families then score estimates exactly
+    /// over these rows instead of over N(0, Σ), and protocols that draw their own rows
+    /// take real labels from it (docs/weighted.md §5).
+    fn population(&self) -> Option<&Population> {
         None
     }
 }

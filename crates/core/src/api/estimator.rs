@@ -65,6 +65,13 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
     fn ridge_penalty(&self) -> Option<f64> {
         None
     }
+    /// True for an estimator that, on a family without a regression view
+    /// ([`crate::Family::samples`]: a mean and covariance, an empirical CDF, a smoother),
+    /// lets the family compute its own weighted estimate (`mle`). Protocols that fit
+    /// sample families require it.
+    fn defers_to_family(&self) -> bool {
+        false
+    }
 }
 
 /// An estimator that is a spectral filter of the design: with the thin SVD

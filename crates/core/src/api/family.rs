@@ -1,6 +1,8 @@
-use faer::ColRef;
+use std::any::Any;
 
-use crate::api::{Covariance, Likelihood};
+use faer::{ColRef, Mat, MatRef};
+
+use crate::api::{CellTheory, Covariance, Likelihood, NoTheory};
 use crate::error::CoreError;
 use crate::rng::Rng;
 
@@ -55,9 +57,11 @@ pub struct GaussianNoise {
 }
 
 /// The data model: how real and synthetic data are drawn from a model and how an
-/// estimate is scored. Families of the regression kind (labels given covariates) say so
-/// through [`Family::regression`]; other kinds (distribution estimation from samples)
-/// have their own accessor.
+/// estimate is scored. Families of the regression kind (labels given covariates, a linear
+/// predictor xᵀβ) say so through [`Family::regression`]; families whose model is a
+/// distribution or a function estimated from samples (a Gaussian mean and covariance, an
+/// empirical CDF, a kernel smoother) through [`Family::samples`]. A family has at least
+/// one of the two views.
 pub trait Family: Send + Sync + std::fmt::Debug {
     /// The metrics, in column order.
     fn metrics(&self) -> Vec<MetricSpec>;
@@ -65,6 +69,78 @@ pub trait Family: Send + Sync + std::fmt::Debug {
     fn regression(&self) -> Option<&dyn Regression> {
         None
     }
+    /// The sample view of this family, if it is one.
+    fn samples(&self) -> Option<&dyn SampleFamily> {
+        None
+    }
+}
+
+/// A fitted (or true) model of a [`SampleFamily`]: opaque to protocols, which only hand
+/// it back to the family that made it. Each family downcasts to its own state type.
+pub type Model = Box<dyn Any + Send + Sync>;
+
+/// Real and synthetic samples per round of a protocol that draws both (docs/weighted.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleSizes {
+    /// Real samples n.
+    pub real: usize,
+    /// Synthetic samples m.
+    pub synthetic: usize,
+}
+
+impl SampleSizes {
+    /// k = n/m.
+    pub fn ratio(&self) -> f64 {
+        self.real as f64 / self.synthetic as f64
+    }
+}
+
+/// A family whose model is estimated from samples (rows of a matrix) rather than from
+/// labels given covariates: it draws samples from the truth or from a fitted model, fits
+/// a weighted estimate, scores it exactly (closed forms or quadrature, never a test
+/// sample), and predicts the weighted recursion's first-order theory
+/// (docs/weighted.md §2, docs/families.md).
+///
+/// Weights passed to [`SampleFamily::fit`] are normalised to sum to 1: real samples get
+/// w/n each and synthetic samples (1 − w)/m each (docs/weighted.md §1).
+pub trait SampleFamily: Send + Sync + std::fmt::Debug {
+    /// Check that the family can run with p features (some families are one-dimensional);
+    /// the error names the field and what is allowed.
+    fn check(&self, p: usize) -> Result<(), CoreError> {
+        let _ = p;
+        Ok(())
+    }
+    /// The true model of one replicate, from the signal β (a mean, a location) and the
+    /// covariance of the cell.
+    fn truth(&self, beta: ColRef<'_, f64>, covariance: &dyn Covariance) -> Result<Model, CoreError>;
+    /// Draw `count` samples (one per row) from `model` (real: the truth; synthetic: the
+    /// previous fit), consuming `rng` in order so that common random numbers couple
+    /// the draws of nearby models.
+    fn draw(
+        &self,
+        model: &Model,
+        origin: Origin,
+        count: usize,
+        covariance: &dyn Covariance,
+        rng: &mut Rng,
+    ) -> Result<Mat<f64>, CoreError>;
+    /// Fit the weighted estimate to `samples` with row weights `weights` (≥ 0, summing
+    /// to 1); `previous` is the previous round's fit (a warm start, or for a mixture
+    /// estimate unused).
+    fn fit(&self, samples: MatRef<'_, f64>, weights: &[f64], previous: Option<&Model>) -> Result<Model, CoreError>;
+    /// Score `estimate` against `truth`: one value per metric of [`Family::metrics`].
+    fn score(&self, estimate: &Model, truth: &Model, out: &mut [f64]) -> Result<(), CoreError>;
+    /// The theory of the weighted recursion with these sizes (docs/weighted.md §2): each
+    /// metric's expected path under a schedule, the stationary main metric and its
+    /// optimal weight, or why there is none.
+    fn weighted_theory(&self, sizes: SampleSizes, covariance: &dyn Covariance)
+    -> Result<Box<dyn CellTheory>, NoTheory>;
+}
+
+/// Downcast a [`Model`] to the family's state type; a mismatch is a numerical error
+/// naming the family (a protocol handed a model to the wrong family).
+pub fn model_ref<'a, T: 'static>(model: &'a Model, family: &'static str) -> Result<&'a T, CoreError> {
+    model.downcast_ref::<T>().ok_or_else(|| CoreError::numerical(family, "a model of another family was passed"))
 }
 
 /// A regression family: y | x drawn from a law with natural parameter η = xᵀβ.

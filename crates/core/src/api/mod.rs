@@ -15,14 +15,19 @@ mod family;
 mod protocol;
 mod schedule;
 mod signal;
+mod table;
 mod theory;
 
 pub use cell::{BuildContext, CellView};
 pub use covariance::{Covariance, sigma_form};
 pub use data::ReplicateData;
 pub use estimator::{Estimator, FitInput, Likelihood, SpectralFilter};
-pub use family::{Family, GaussianNoise, MetricKind, MetricSpec, Origin, Regression, gaussian_labels};
+pub use family::{
+    Family, GaussianNoise, MetricKind, MetricSpec, Model, Origin, Regression, SampleFamily, SampleSizes,
+    gaussian_labels, model_ref,
+};
 pub use protocol::{DesignUse, Plan, PlannedMetric, Policy, Protocol, Retention, RowSpaceMode, Trajectory};
 pub use schedule::Schedule;
 pub use signal::Signal;
-pub use theory::{CellTheory, NoTheory, Path};
+pub use table::{DataTable, Population, file_hash, register_table, registered_table};
+pub use theory::{CellTheory, NoTheory, Path, minimise_weight};

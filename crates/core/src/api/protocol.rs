@@ -1,4 +1,4 @@
-use crate::api::{CellTheory, CellView, MetricSpec, NoTheory, ReplicateData};
+use crate::api::{CellTheory, CellView, MetricSpec, NoTheory, ReplicateData, SampleSizes};
 use crate::error::CoreError;
 use crate::rng::Streams;
 
@@ -76,6 +76,12 @@ pub trait Protocol: Send + Sync + std::fmt::Debug {
     fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
         let _ = cell;
         Err(NoTheory::new("this protocol has no theory"))
+    }
+    /// The real and synthetic samples per round, for protocols that draw both (n real and
+    /// m synthetic: `weighted`); schedules that depend on k = n/m read it here.
+    fn sample_sizes(&self, cell: &CellView<'_>) -> Option<SampleSizes> {
+        let _ = cell;
+        None
     }
 }
 

@@ -37,3 +37,20 @@ pub trait CellTheory: Send + Sync + std::fmt::Debug {
         Err(NoTheory::new("this theory does not depend on a ridge penalty"))
     }
 }
+
+/// The constant weight in [0.01, 1] minimising a unimodal stationary metric `f`, and the
+/// minimum: a grid of step 0.01, then golden-section search around the best grid point
+/// (80 steps, far below any Monte Carlo resolution).
+pub fn minimise_weight(f: impl Fn(f64) -> Result<f64, NoTheory>) -> Result<(f64, f64), NoTheory> {
+    let grid: Vec<f64> = (1..=100).map(|k| k as f64 / 100.0).collect();
+    let values: Vec<f64> = grid.iter().map(|&w| f(w)).collect::<Result<_, _>>()?;
+    let best = values.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(99);
+    let (mut a, mut b) = (grid[best.saturating_sub(1)], grid[(best + 1).min(99)]);
+    let r = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..80 {
+        let (c, d) = (b - r * (b - a), a + r * (b - a));
+        if f(c)? < f(d)? { b = d } else { a = c }
+    }
+    let w = 0.5 * (a + b);
+    Ok((w, f(w)?))
+}
