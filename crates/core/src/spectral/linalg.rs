@@ -9,6 +9,7 @@
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::cholesky::llt;
 use faer::linalg::{evd, svd};
 use faer::{Accum, Col, ColRef, Mat, MatRef, Par};
 
@@ -100,6 +101,23 @@ pub fn symmetric_eigen(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f6
     Ok((s.column_vector().iter().copied().collect(), u))
 }
 
+/// Solve A x = b for a symmetric positive definite A of which only the lower triangle is
+/// read, by one Cholesky factorization (A = LLᵀ, then two triangular solves). An error
+/// when A is not numerically positive definite; callers use it only where A is known to
+/// be well conditioned (a ridge system A + nλI with nλ not negligible against ‖A‖).
+pub fn cholesky_solve(a: MatRef<'_, f64>, b: ColRef<'_, f64>, par: Par) -> Result<Col<f64>, CoreError> {
+    let n = a.nrows();
+    let mut l = a.to_owned();
+    let params = Default::default();
+    let mut buf = MemBuffer::new(llt::factor::cholesky_in_place_scratch::<f64>(n, par, params));
+    llt::factor::cholesky_in_place(l.as_mut(), Default::default(), par, MemStack::new(&mut buf), params)
+        .map_err(|e| CoreError::numerical("Cholesky factorization", format!("{e:?} (dimension {n})")))?;
+    let mut x = b.to_owned();
+    let mut buf = MemBuffer::new(llt::solve::solve_in_place_scratch::<f64>(n, 1, par));
+    llt::solve::solve_in_place(l.as_ref(), x.as_mat_mut(), par, MemStack::new(&mut buf));
+    Ok(x)
+}
+
 /// A thin SVD X = U diag(d) Vᵀ restricted to the numerical rank r.
 #[derive(Debug, Clone)]
 pub struct TruncatedSvd {
@@ -155,5 +173,22 @@ mod tests {
         for (a, b) in ev.iter().rev().take(3).zip(sq.iter().rev()) {
             assert!((a - b).abs() < 1e-12 * b.max(1.0), "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn cholesky_solve_solves_and_rejects_indefinite() {
+        let x = Mat::from_fn(6, 4, |i, j| ((i * 4 + j) as f64).cos());
+        let mut a = lower_product(x.transpose(), x.as_ref(), BlockStructure::Rectangular, BlockStructure::Rectangular, Par::Seq);
+        for i in 0..4 {
+            a[(i, i)] += 0.5;
+        }
+        let b = Col::from_fn(4, |i| i as f64 - 1.0);
+        let sol = cholesky_solve(a.as_ref(), b.as_ref(), Par::Seq).unwrap();
+        // Check against the full symmetric matrix (only the lower triangle was read).
+        let full = Mat::from_fn(4, 4, |i, j| if i >= j { a[(i, j)] } else { a[(j, i)] });
+        let back = matvec(full.as_ref(), sol.as_ref(), Par::Seq);
+        assert!((&back - &b).norm_l2() < 1e-12);
+        let neg = Mat::from_fn(2, 2, |i, j| if i == j { -1.0 } else { 0.0 });
+        assert!(cholesky_solve(neg.as_ref(), Col::<f64>::zeros(2).as_ref(), Par::Seq).is_err());
     }
 }
