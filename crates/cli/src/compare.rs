@@ -51,6 +51,8 @@ pub struct Argmin {
     pub low: f64,
     /// 97.5% quantile of the bootstrap argmin.
     pub high: f64,
+    /// The group's cells: (value of the parameter, cell index), ascending in the value.
+    pub cells: Vec<(f64, i64)>,
 }
 
 /// The result of a comparison.
@@ -220,7 +222,14 @@ pub fn compare(
             }
         };
         let shares = members.iter().zip(&wins).map(|((v, _), &n)| (*v, n as f64 / bootstrap.max(1) as f64)).collect();
-        out.argmin.push(Argmin { group: label, best: members[best].0, wins: shares, low: q(0.025), high: q(0.975) });
+        out.argmin.push(Argmin {
+            group: label,
+            best: members[best].0,
+            wins: shares,
+            low: q(0.025),
+            high: q(0.975),
+            cells: members.clone(),
+        });
     }
     Ok(out)
 }
@@ -254,7 +263,7 @@ pub fn render(c: &Comparison, param: &str) -> String {
             step.mean / step.se
         );
     }
-    for Argmin { group: label, best, wins: shares, low: lo, high: hi } in &c.argmin {
+    for Argmin { group: label, best, wins: shares, low: lo, high: hi, .. } in &c.argmin {
         let prefix = if label.is_empty() { String::new() } else { format!("{label}: ") };
         let top: Vec<String> =
             shares.iter().filter(|(_, p)| *p > 0.0).map(|(v, p)| format!("{v}: {:.0}%", 100.0 * p)).collect();

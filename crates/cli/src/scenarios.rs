@@ -24,3 +24,19 @@ scenario!(
     "fixed-labels-collapse",
     "Fixed real labels: at w = 0 the risk grows linearly in t (collapse); for min-norm no w < 1 beats w = 1"
 );
+scenario!(
+    "collapse-or-not",
+    "Fixed labels, fresh labels, fresh covariates, partial labels at γ = 2: where w = 0 collapses, where synthetic data help"
+);
+scenario!(
+    "fresh-covariates-optimal-w",
+    "Fresh covariates: optimal w against SNR and γ (theory), simulation at a few points"
+);
+scenario!(
+    "partial-labels",
+    "Fresh covariates with a fraction π of real labels: risk against π and w, synthetic-only rows kept or dropped"
+);
+scenario!(
+    "replace-vs-accumulate",
+    "Replace, accumulate, accumulate-subsample at w = 0, n > p and n < p: linear growth vs the π²/6 bound"
+);

@@ -30,7 +30,7 @@ use collapse_core::{
 };
 use collapse_theory::{FreshRows, fresh_exact_step};
 
-use crate::gram::GramFactor;
+use crate::gram::Gram;
 use crate::mixing::LabelMixing;
 use crate::pool::{Block, Pool, Rows};
 
@@ -126,8 +126,13 @@ impl FreshDesign {
         let pool = (!replaces(&cell))
             .then(|| Pool::new(cell.policy.retention(1, cell.n), cell.estimator.spectral().is_some(), cell.n, cell.p));
         let exact = plan.metrics.iter().any(|m| m.exact).then(|| {
-            let noise = reg.gaussian_noise().unwrap_or(collapse_core::GaussianNoise { sigma: 0.0, synthetic_sigma: 0.0 });
-            Exact { d: 0.0, sigma2: noise.sigma * noise.sigma, synthetic_sigma2: noise.synthetic_sigma * noise.synthetic_sigma }
+            let noise =
+                reg.gaussian_noise().unwrap_or(collapse_core::GaussianNoise { sigma: 0.0, synthetic_sigma: 0.0 });
+            Exact {
+                d: 0.0,
+                sigma2: noise.sigma * noise.sigma,
+                synthetic_sigma2: noise.synthetic_sigma * noise.synthetic_sigma,
+            }
         });
         Ok(Box::new(FreshTrajectory {
             design: *self,
@@ -218,14 +223,9 @@ impl FreshTrajectory<'_> {
         let x = draw.x.as_ref().as_ref().subrows(0, rows);
         let y = Col::from_fn(rows, |i| labels[i]);
         match self.estimator.spectral() {
-            Some(filter) => {
-                let gram = self.data.shared_at(self.streams, t, GRAM + rows as u64, || GramFactor::new(x, self.par))?;
-                let gains = filter.gains(&gram.d, rows)?;
-                let beta = gram.apply(x, y.as_ref(), &gains, self.par);
-                if beta.iter().any(|b| !b.is_finite()) {
-                    return Err(CoreError::numerical("fit", "non-finite coefficients"));
-                }
-                Ok(beta)
+            Some(_) => {
+                let gram = self.data.shared_at(self.streams, t, GRAM + rows as u64, || Ok(Gram::new(x, self.par)))?;
+                gram.fit(self.estimator, x, y.as_ref(), rows, self.par)
             }
             None => self.estimator.fit(&FitInput {
                 x,

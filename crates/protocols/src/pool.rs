@@ -21,7 +21,7 @@ use collapse_core::rng::Purpose;
 use collapse_core::spectral::linalg::{lower_gram, t_matvec};
 use collapse_core::{CoreError, Estimator, FitInput, Likelihood, Retention, Streams};
 
-use crate::gram::{GramFactor, fit_moments, refit};
+use crate::gram::{Gram, refit};
 
 /// The design rows of one iteration: the fixed design, or covariates drawn afresh.
 #[derive(Debug, Clone)]
@@ -168,22 +168,15 @@ impl<'a> Pool<'a> {
         let scale = if self.mean_rows > 0.0 { self.n as f64 / self.mean_rows } else { 1.0 };
         match &self.state {
             State::Rows { x, y } => {
-                let filter = estimator.spectral().ok_or_else(|| CoreError::numerical("pooled fit", "not spectral"))?;
                 let s = scale.sqrt();
                 let xs = Mat::from_fn(x.nrows(), self.p, |i, j| s * x[(i, j)]);
                 let ys = Col::from_fn(y.len(), |i| s * y[i]);
-                let gram = GramFactor::new(xs.as_ref(), par)?;
-                let gains = filter.gains(&gram.d, self.n)?;
-                let beta = gram.apply(xs.as_ref(), ys.as_ref(), &gains, par);
-                if beta.iter().any(|b| !b.is_finite()) {
-                    return Err(CoreError::numerical("pooled fit", "non-finite coefficients"));
-                }
-                Ok(beta)
+                Gram::new(xs.as_ref(), par).fit(estimator, xs.as_ref(), ys.as_ref(), self.n, par)
             }
             State::Moments { a, b, rows } => {
                 let a = Mat::from_fn(self.p, self.p, |i, j| scale * a[(i, j)]);
                 let b = Col::from_fn(self.p, |i| scale * b[i]);
-                fit_moments(estimator, a.as_ref(), b.as_ref(), self.n, *rows, par)
+                Gram::from_lower(a, false, *rows, self.p).fit_moments(estimator, b.as_ref(), self.n, par)
             }
             State::Stacked { blocks } => {
                 let total: usize = blocks.iter().map(|(b, _)| b.count).sum();
@@ -215,7 +208,7 @@ impl<'a> Pool<'a> {
 }
 
 /// The blocks stacked into one design and label vector.
-fn stack<'b, 'a: 'b>(blocks: impl Iterator<Item = &'b Block<'a>> + Clone, total: usize, p: usize) -> (Mat<f64>, Col<f64>) {
+fn stack<'b, 'a: 'b>(blocks: impl Iterator<Item = &'b Block<'a>>, total: usize, p: usize) -> (Mat<f64>, Col<f64>) {
     let mut x = Mat::<f64>::zeros(total, p);
     let mut y = Col::<f64>::zeros(total);
     let mut at = 0;
@@ -252,4 +245,80 @@ fn pick(blocks: &[Block<'_>], chosen: &[usize], p: usize) -> (Mat<f64>, Col<f64>
         blocks[b].labels[r]
     });
     (x, y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use collapse_core::rng::normal_vec;
+    use collapse_estimators::Ridge;
+    use collapse_families::SquaredError;
+
+    fn block(m: usize, p: usize, seed: u64) -> Block<'static> {
+        let z = normal_vec(&mut Streams::new(seed, 1, 2).rng(Purpose::Design, 0), 1.0, m * p + m);
+        let x = Mat::from_fn(m, p, |i, j| z[i * p + j]);
+        Block { rows: Rows::Drawn(Arc::new(x)), count: m, labels: z[m * p..].to_vec() }
+    }
+
+    /// Accumulate on fresh designs: the pooled fit (rows while N ≤ p, then moments) equals
+    /// ridge / min-norm on the stacked rows with penalty N·λ, also for blocks of unequal size.
+    #[test]
+    fn pooled_fit_equals_the_stacked_fit() {
+        let (n, p) = (10, 25);
+        for lambda in [0.0, 0.3] {
+            let est = Ridge::new(lambda);
+            for sizes in [[10, 10, 10, 10, 10], [10, 6, 6, 6, 6]] {
+                let mut pool = Pool::new(Retention::Pool { newest: 1.0 }, true, n, p);
+                let mut kept = Vec::new();
+                for (t, &m) in sizes.iter().enumerate() {
+                    let b = block(m, p, t as u64);
+                    kept.push(b.clone());
+                    pool.push(b, Retention::Pool { newest: 1.0 / (t as f64 + 1.0) }, Par::Seq).unwrap();
+                    let fit = pool.fit(&est, &SquaredError, None, &Streams::new(1, 1, 1), t, Par::Seq).unwrap();
+                    let total: usize = kept.iter().map(|b| b.count).sum();
+                    let (x, y) = stack(kept.iter(), total, p);
+                    let input = FitInput {
+                        x: x.as_ref(),
+                        y: y.as_ref(),
+                        weights: None,
+                        likelihood: &SquaredError,
+                        start: None,
+                        par: Par::Seq,
+                    };
+                    let direct = est.fit(&input).unwrap();
+                    let err = (&fit - &direct).norm_l2() / direct.norm_l2();
+                    assert!(err < 1e-9, "λ = {lambda}, sizes {sizes:?}, t = {t} (N = {total}): {err}");
+                }
+            }
+        }
+    }
+
+    /// Subsampling draws `rows` of all rows so far from the iteration's Selection stream
+    /// and fits them; the fit equals the estimator's own fit on those rows.
+    #[test]
+    fn subsample_fits_the_drawn_rows() {
+        let (n, p, rows) = (8, 20, 8);
+        let est = Ridge::new(0.0);
+        let streams = Streams::new(4, 5, 6);
+        let mut pool = Pool::new(Retention::Subsample { rows }, true, n, p);
+        let blocks: Vec<Block<'static>> = (0..3).map(|t| block(n, p, 10 + t)).collect();
+        for b in &blocks {
+            pool.push(b.clone(), Retention::Subsample { rows }, Par::Seq).unwrap();
+        }
+        let fit = pool.fit(&est, &SquaredError, None, &streams, 2, Par::Seq).unwrap();
+        let mut chosen = index::sample(&mut streams.rng(Purpose::Selection, 2), 3 * n, rows).into_vec();
+        chosen.sort_unstable();
+        let (x, y) = pick(&blocks, &chosen, p);
+        let input = FitInput {
+            x: x.as_ref(),
+            y: y.as_ref(),
+            weights: None,
+            likelihood: &SquaredError,
+            start: None,
+            par: Par::Seq,
+        };
+        let direct = est.fit(&input).unwrap();
+        assert!((&fit - &direct).norm_l2() < 1e-9 * direct.norm_l2());
+        assert!(chosen.iter().any(|&c| c >= n), "draws reach beyond the first block: {chosen:?}");
+    }
 }

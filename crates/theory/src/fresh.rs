@@ -150,11 +150,7 @@ pub fn fresh_limit_step(
     if gamma > 1.0 {
         let d1 = pi * v + (1.0 - pi);
         let d2 = pi * v * v + (1.0 - pi);
-        Ok(FreshStep {
-            q: (d2 - d1 * d1 / gamma) / (gamma - 1.0),
-            bias: 1.0 - 1.0 / gamma,
-            noise: nu / (gamma - 1.0),
-        })
+        Ok(FreshStep { q: (d2 - d1 * d1 / gamma) / (gamma - 1.0), bias: 1.0 - 1.0 / gamma, noise: nu / (gamma - 1.0) })
     } else if gamma < 1.0 {
         if !(pi == 0.0 || pi >= 1.0 || w == 0.0) {
             return Err(TheoryError::OutOfDomain {
@@ -289,7 +285,11 @@ mod tests {
     fn limits_reproduce_the_closed_forms_and_the_exact_steps_converge() -> Result<(), TheoryError> {
         for (pi, w) in [(1.0, 0.618), (0.5, 1.0), (0.5, 0.618), (0.0, 0.4), (0.25, 0.3)] {
             let s = fresh_limit_step(2.0, pi, w, 1.0, 1.0)?;
-            assert_relative_eq!(fresh_stationary(s, 1.0)?, partial_labels_limit(2.0, 1.0, 1.0, w, pi)?, max_relative = 1e-14);
+            assert_relative_eq!(
+                fresh_stationary(s, 1.0)?,
+                partial_labels_limit(2.0, 1.0, 1.0, w, pi)?,
+                max_relative = 1e-14
+            );
             // The exact step at n, p = 2n approaches the limit like 1/n.
             let gap = |n: usize| -> Result<f64, TheoryError> {
                 let m = (pi * n as f64).round() as usize;

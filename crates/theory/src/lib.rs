@@ -6,7 +6,8 @@
 //! * [`spectrum`]: spectral distributions, the effective regularisation `κ`, `D2`-type
 //!   functionals and Marchenko–Pastur closed forms (docs/asymptotics.md §2, §4).
 //! * [`limits`]: limiting and exact expected risks for min-norm and ridge under mixing, the
-//!   finite-`t` isotropic path, the settings of docs/asymptotics.md §7 and the generator chains of docs/asymptotics.md §7.3.
+//!   finite-`t` isotropic path, fresh covariates in closed form (docs/fresh-covariates.md §3, §5;
+//!   docs/partial-labels.md §3) and the generator chains of docs/asymptotics.md §7.3.
 //! * [`fresh`]: fresh covariates at every iteration, with all or a fraction of the rows
 //!   labelled by real data (docs/fresh-covariates.md, docs/partial-labels.md).
 //! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (docs/asymptotics.md §4).
