@@ -13,8 +13,9 @@ use crate::fresh_theory::fresh_theory;
 /// y_t = X_tβ + ε_t; at t ≥ 1 the model refits on z_t = w_t y_t + (1 − w_t) ỹ_t, where
 /// ỹ_t are synthetic labels from the previous fit on the same X_t. Cells that differ only
 /// in w, λ, the estimator or the policy see the same X_t and real labels (common random
-/// numbers), and a unit factorizes X_t once for all of them: one eigendecomposition of
-/// the smaller Gram matrix (XXᵀ for n ≤ p), then O(np) per cell (docs/fresh-covariates.md §8).
+/// numbers), and a unit factorizes X_t once for all of them: a certified Cholesky factor of
+/// the smaller Gram matrix (XXᵀ + nλI for n ≤ p; min-norm, OLS, ridge) or its
+/// eigendecomposition (other filters), then O(np) per cell (docs/fresh-covariates.md §8).
 ///
 /// The error δ_t = β̂_t − β of min-norm obeys δ_t = (1 − w)P_tδ_{t−1} − (I − P_t)β + X_t⁺η_t,
 /// so with isotropic rows and p > n + 1 the expected risk is exactly

@@ -14,8 +14,8 @@
 //! choice of m rows.
 //!
 //! The fit is kept as the policy says: replace refits on the newest rows (spectral
-//! estimators: one eigendecomposition of the smaller Gram matrix of X_t shared by the
-//! cells, then O(np) per cell); other policies keep a [`Pool`]. The exact expected risk
+//! estimators: the smaller Gram matrix of X_t and its factorizations shared by the cells,
+//! then O(np) per cell; [`Gram`]); other policies keep a [`Pool`]. The exact expected risk
 //! (`<metric>_exact`) is the scalar recursion of docs/partial-labels.md §2 and
 //! docs/fresh-covariates.md §3–§4 where it applies.
 

@@ -2,7 +2,8 @@ use collapse_core::{BuildContext, ParamError, Params, Policy, Retention};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Replace: every iteration trains on its own data only (docs/spectral-recursion.md §5).
+/// Replace: every iteration trains on its own data only (docs/policies.md §1,
+/// docs/spectral-recursion.md §5).
 ///
 /// No parameters.
 ///
@@ -33,9 +34,12 @@ impl Params for ReplaceParams {
 }
 
 /// Accumulate: every iteration trains on all data so far, each iteration's data with
-/// equal weight, so the newest data get weight 1/(t + 1) (docs/spectral-recursion.md §5).
-/// On a fixed design this is a fit on the running mean of the label vectors: O(r) per
-/// iteration on the spectral path, and copies of X are never stacked.
+/// equal weight, so the newest data get weight 1/(t + 1) (docs/policies.md §1). On a fixed
+/// design this is a fit on the running mean of the label vectors: O(r) per iteration on
+/// the spectral path with the exact risk, and copies of X are never stacked; for
+/// min-norm at w = 0 the variance factor stays below π²/6 (docs/policies.md §2–§3). With
+/// fresh covariates the pool is kept as rows while it has at most p of them, then as the
+/// moments Σ X_jᵀX_j, Σ X_jᵀz_j (docs/policies.md §4).
 ///
 /// No parameters.
 ///

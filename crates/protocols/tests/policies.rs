@@ -108,3 +108,25 @@ fn accumulate_with_fresh_covariates_stays_bounded() {
         }
     }
 }
+
+/// Accumulate on a fixed design (fresh labels, w = 0.5): the exact risk B_X + a_t V_X
+/// approaches the theory's B + a_t V as n grows at γ = 2 (averaged over a few designs,
+/// since B_X and V_X fluctuate around their limits like 1/√n).
+#[test]
+fn accumulate_exact_approaches_its_theory_as_n_grows() {
+    let t_max = 20;
+    let mut gaps = Vec::new();
+    for n in [25, 100, 400] {
+        let s = scenario(&text(2 * n, 4 * n, t_max, &sections("fresh-labels", "accumulate", "0.5", "")));
+        let c = &s.cells[0];
+        let theory = c.plugins.protocol.theory(&c.view()).unwrap().paths(&c.weights).remove(0).unwrap();
+        let mut gap = 0.0;
+        for rep in 0..6 {
+            let d = data(&s, 0, Streams::new(55, 0, rep), None);
+            let exact = chains(&s, 0, &d, 1, 65);
+            gap += (0..=t_max).map(|t| (exact[0][t][1] - theory[t].unwrap()).abs()).fold(0.0, f64::max) / 6.0;
+        }
+        gaps.push(gap);
+    }
+    assert!(gaps[1] < 0.75 * gaps[0] && gaps[2] < 0.75 * gaps[1], "{gaps:?}");
+}
