@@ -39,6 +39,8 @@ def parse_args():
     ap.add_argument("--noise-sd", type=float, default=1.0)
     ap.add_argument("--r", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--protocol", default="fresh-labels", choices=["fresh-labels", "fresh-covariates"],
+                    help="fresh-labels: one design per replicate; fresh-covariates: a new design every iteration")
     ap.add_argument("--threads", type=int, default=None)  # consumed at import time
     return ap.parse_args()
 
@@ -92,6 +94,22 @@ def draw_replicate(args, cov, rep):
     beta = args.r * g / np.linalg.norm(g)
     noise = args.noise_sd * rng.standard_normal((2 * args.iterations + 1, args.n))
     return X, beta, noise
+
+
+def fresh_covariates_draws(args, cov, rep):
+    """Fresh covariates: beta, then per iteration t the design X_t and the real and synthetic noise,
+    drawn in that order from default_rng(seed + rep) and shared by every cell (common random numbers).
+
+    Yields (t, X_t, eps_t, tilde eps_t); the first item is (beta, None, None, None).
+    """
+    rng = np.random.default_rng(args.seed + rep)
+    g = rng.standard_normal(args.p)
+    yield args.r * g / np.linalg.norm(g), None, None, None
+    for t in range(args.iterations + 1):
+        X = cov.sample_design(rng, args.n)
+        eps = args.noise_sd * rng.standard_normal(args.n)
+        eps_syn = args.noise_sd * rng.standard_normal(args.n)
+        yield t, X, eps, eps_syn
 
 
 def cells(args):

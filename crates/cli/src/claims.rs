@@ -18,12 +18,12 @@
 //!
 //! | check | fields | holds when |
 //! |---|---|---|
-//! | `argmin` | `param`, `expect`, `tolerance` (0) | `expect` lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
+//! | `argmin` | `param`, `expect` or `against = "theory"`, `tolerance` (0) | `expect` (with `against = "theory"`: the value of `param` where the group's `<metric>_theory` is lowest) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
 //! | `argmin-theory` | `param`, `tolerance` (0) | in every group, the optimal weight of the cells' theory (`collapse theory`) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance) |
 //! | `less` | `than` (a selection), `z` (3) | the selected cell's metric is below the `than` cell's by more than `z` paired standard errors |
 //! | `linear` | `z` (4), `min_r2` (0.99) | in every selected cell the mean grows linearly in t ≥ 1: slope > z standard errors, R² ≥ min_r2 |
 //! | `grows` | `z` (4) | in every selected cell the mean at the last iteration (or `iteration`) exceeds the mean at t = 0 by more than z standard errors |
-//! | `bounded` | `bound` | in every selected cell the mean stays ≤ bound at every iteration |
+//! | `bounded` | `bound`, `relative` (false), `against` (`exact`) | in every selected cell the mean (with `against = "exact"`: the mean exact risk) stays ≤ bound at every iteration; with `relative = true` the bound is `bound` times the cell's own value at t = 0 |
 //! | `agrees` | `against` (`exact` or `theory`), `z` (4) | in every selected cell \|mean − exact or theory\| < z standard errors |
 //! | `slope` | `param`, `expect`, `tolerance` | the log–log least-squares slope of the mean against `param` is within tolerance of `expect`, in every group |
 
@@ -92,13 +92,17 @@ pub struct Claim {
     /// `bounded`: the bound.
     #[serde(default)]
     pub bound: Option<f64>,
+    /// `bounded`: the bound is relative to the cell's value at t = 0.
+    #[serde(default)]
+    pub relative: bool,
     /// `less`, `linear`, `agrees`: the z threshold.
     #[serde(default)]
     pub z: Option<f64>,
     /// `linear`: the smallest R².
     #[serde(default)]
     pub min_r2: Option<f64>,
-    /// `agrees`: `exact` or `theory`.
+    /// `agrees`: `exact` or `theory`; `argmin`: `theory` (the expected argmin comes from
+    /// the theory column); `bounded`: `exact` (bound the exact risk instead of the mean).
     #[serde(default)]
     pub against: Option<String>,
 }
@@ -136,7 +140,17 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
         match c.check {
             CheckKind::Argmin => {
                 need(c.param.is_some(), "param", "the swept parameter")?;
-                need(c.expect.is_some(), "expect", "the expected argmin")?;
+                match (c.expect.is_some(), c.against.as_deref()) {
+                    (true, None) | (false, Some("theory")) => {}
+                    (false, None) => need(false, "expect", "the expected argmin (or against = \"theory\")")?,
+                    _ => {
+                        return Err(collapse_core::CoreError::config(
+                            field("against"),
+                            "`argmin` takes either `expect` or `against = \"theory\"`",
+                        )
+                        .into());
+                    }
+                }
             }
             CheckKind::Slope => {
                 need(c.param.is_some(), "param", "the parameter on the x axis")?;
@@ -145,7 +159,14 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             }
             CheckKind::ArgminTheory => need(c.param.is_some(), "param", "the swept parameter")?,
             CheckKind::Less => need(c.than.is_some(), "than", "the cell compared against")?,
-            CheckKind::Bounded => need(c.bound.is_some(), "bound", "the bound")?,
+            CheckKind::Bounded => {
+                need(c.bound.is_some(), "bound", "the bound")?;
+                if !matches!(c.against.as_deref(), None | Some("exact")) {
+                    return Err(
+                        collapse_core::CoreError::config(field("against"), "`bounded` takes only \"exact\"").into()
+                    );
+                }
+            }
             CheckKind::Agrees => {
                 if !matches!(c.against.as_deref(), Some("exact" | "theory")) {
                     return Err(
@@ -299,17 +320,32 @@ fn evaluate_one(
             let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
             let rows = runs.filter(&mask)?;
             let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
-            let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
+            let tol = c.tolerance.unwrap_or(0.0);
             let mut holds = !cmp.argmin.is_empty();
             let mut detail = String::new();
             for a in &cmp.argmin {
+                // The expected argmin: given, or where the group's theory column is lowest.
+                let expect = match c.expect {
+                    Some(e) => e,
+                    None => {
+                        let predicted = a.cells.iter().filter_map(|(v, cell)| {
+                            let theory = at(cells.get(cell)?)?.1.3;
+                            theory.is_finite().then_some((*v, theory))
+                        });
+                        predicted.min_by(|x, y| x.1.total_cmp(&y.1)).map_or(f64::NAN, |(v, _)| v)
+                    }
+                };
                 let ok = expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12;
                 holds &= ok;
                 let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
-                let _ = write!(detail, "{group}argmin {param} = {} [{}, {}]; ", a.best, a.low, a.high);
+                let source = if c.expect.is_some() { "expected" } else { "theory's argmin" };
+                let _ =
+                    write!(detail, "{group}argmin {param} = {} [{}, {}], {source} {expect}; ", a.best, a.low, a.high);
             }
-            let _ = write!(detail, "expected {expect}{}", if tol > 0.0 { format!(" ± {tol}") } else { String::new() });
-            Ok(verdict(Some(holds), detail))
+            if tol > 0.0 {
+                let _ = write!(detail, "tolerance ± {tol}");
+            }
+            Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
         }
         CheckKind::ArgminTheory => {
             let Some(runs) = runs else {
@@ -325,7 +361,7 @@ fn evaluate_one(
             let mut detail = String::new();
             for a in &cmp.argmin {
                 let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
-                let Some(expect) = a.cells.iter().find_map(|cell| optima.get(cell)) else {
+                let Some(expect) = a.cells.iter().find_map(|(_, cell)| optima.get(cell)) else {
                     holds = false;
                     let _ = write!(detail, "{group}no theory optimum; ");
                     continue;
@@ -412,8 +448,20 @@ fn evaluate_one(
         }
         CheckKind::Bounded => {
             let bound = c.bound.unwrap_or(f64::NAN);
-            let worst = cells.values().flat_map(|s| s.values().map(|v| v.0)).fold(f64::NEG_INFINITY, f64::max);
-            Ok(verdict(Some(worst <= bound), format!("largest mean {worst:.5} (bound {bound})")))
+            let exact = c.against.as_deref() == Some("exact");
+            let value = |v: &(f64, f64, f64, f64)| if exact { v.2 } else { v.0 };
+            let (mut holds, mut worst) = (true, f64::NEG_INFINITY);
+            for s in cells.values() {
+                let scale = if c.relative { s.get(&0).map_or(f64::NAN, value) } else { 1.0 };
+                for v in s.values() {
+                    // A missing value (NaN) fails the check rather than passing it.
+                    holds &= value(v) <= bound * scale;
+                    worst = worst.max(value(v) / scale);
+                }
+            }
+            let what = if exact { "mean exact risk" } else { "mean" };
+            let of = if c.relative { " relative to t = 0" } else { "" };
+            Ok(verdict(Some(holds), format!("largest {what}{of} {worst:.5} (bound {bound})")))
         }
         CheckKind::Agrees => {
             let against = c.against.as_deref().unwrap_or("exact");

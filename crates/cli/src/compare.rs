@@ -51,8 +51,8 @@ pub struct Argmin {
     pub low: f64,
     /// 97.5% quantile of the bootstrap argmin.
     pub high: f64,
-    /// The group's cells (ids of the runs table).
-    pub cells: Vec<i64>,
+    /// The group's cells: (value of the parameter, cell index), ascending in the value.
+    pub cells: Vec<(f64, i64)>,
 }
 
 /// The result of a comparison.
@@ -222,14 +222,13 @@ pub fn compare(
             }
         };
         let shares = members.iter().zip(&wins).map(|((v, _), &n)| (*v, n as f64 / bootstrap.max(1) as f64)).collect();
-        let cells = members.iter().map(|(_, c)| *c).collect();
         out.argmin.push(Argmin {
             group: label,
             best: members[best].0,
             wins: shares,
             low: q(0.025),
             high: q(0.975),
-            cells,
+            cells: members.clone(),
         });
     }
     Ok(out)

@@ -34,3 +34,19 @@ scenario!(
     "P3's w*(k) for k = n/m from 0.01 to 10: simulated argmin vs theory; p3-optimal vs pooling"
 );
 scenario!("real-data", "Logistic family on the shipped WDBC table (CC BY 4.0): weighted real + synthetic rounds");
+scenario!(
+    "collapse-or-not",
+    "Fixed labels, fresh labels, fresh covariates, partial labels at γ = 2: where w = 0 collapses, where synthetic data help"
+);
+scenario!(
+    "fresh-covariates-optimal-w",
+    "Fresh covariates: optimal w against SNR and γ (theory), simulation at a few points"
+);
+scenario!(
+    "partial-labels",
+    "Fresh covariates with a fraction π of real labels: risk against π and w, synthetic-only rows kept or dropped"
+);
+scenario!(
+    "replace-vs-accumulate",
+    "Replace, accumulate, accumulate-subsample at w = 0, n > p and n < p: linear growth vs the π²/6 bound"
+);

@@ -196,6 +196,47 @@ fn bad_input_exits_2_names_the_field_and_writes_nothing() {
             &["family.kind", "unknown family `negative-binomial`", "linear-gaussian"],
         ),
         (&["--set", "protocol.path=spectral", "--set", "estimator.kind=irls"], &["protocol.path", "spectral"]),
+        (&["--set", "protocol.kind=partial-labels"], &["protocol.pi", "required"]),
+        (&["--set", "protocol.kind=partial-labels", "--set", "protocol.pi=1.5"], &["protocol.pi", "[0, 1]", "1.5"]),
+        (
+            &[
+                "--set",
+                "protocol.kind=partial-labels",
+                "--set",
+                "protocol.pi=0.0",
+                "--set",
+                "protocol.synthetic_rows=\"drop\"",
+            ],
+            &["protocol.pi", "drop", "at least one row"],
+        ),
+        (
+            &[
+                "--set",
+                "protocol.kind=partial-labels",
+                "--set",
+                "protocol.pi=0.5",
+                "--set",
+                "protocol.synthetic_rows=\"half\"",
+            ],
+            &["protocol.synthetic_rows", "`keep` or `drop`"],
+        ),
+        (
+            &[
+                "--set",
+                "protocol.kind=partial-labels",
+                "--set",
+                "protocol.pi=0.5",
+                "--set",
+                "protocol.synthetic_rows=[\"keep\", 3]",
+            ],
+            &["protocol.synthetic_rows", "strings"],
+        ),
+        (&["--set", "protocol.kind=fresh-covariates", "--set", "protocol.pi=0.5"], &["protocol", "unknown field `pi`"]),
+        (&["--set", "policy.kind=accumulate-subsample", "--set", "policy.rows=0"], &["policy.rows", ">= 1"]),
+        (
+            &["--set", "policy.kind=accumulate-subsample", "--set", "protocol.path=spectral"],
+            &["protocol.path", "subsamples"],
+        ),
     ];
     for (k, (extra, needles)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("out{k}"));
@@ -357,8 +398,11 @@ fn list_describe_schema_validate() {
         "schedule/optimal",
         "protocol/fresh-labels",
         "protocol/fixed-labels",
+        "protocol/fresh-covariates",
+        "protocol/partial-labels",
         "policy/replace",
         "policy/accumulate",
+        "policy/accumulate-subsample",
         "family/linear-gaussian",
         "family/logistic",
         "estimator/pcr",
@@ -382,6 +426,10 @@ fn list_describe_schema_validate() {
         "scenario/optimal-w-ridge",
         "scenario/ridge-mixing",
         "scenario/risk-vs-w",
+        "scenario/collapse-or-not",
+        "scenario/fresh-covariates-optimal-w",
+        "scenario/partial-labels",
+        "scenario/replace-vs-accumulate",
     ];
     let mut names = names;
     names.sort();

@@ -18,8 +18,8 @@ use polars::prelude::{DataFrame, DataType};
 const BIN: &str = env!("CARGO_BIN_EXE_collapse");
 
 /// Small scenarios that cover kind sweeps (parameter columns with nulls), several
-/// metrics, a non-default policy and both protocols.
-const SCENARIOS: [&str; 3] = [
+/// metrics, non-default policies, every protocol and a text-parameter sweep.
+const SCENARIOS: [&str; 4] = [
     r#"
 name = "sweep"
 seed = 5
@@ -71,6 +71,29 @@ w = [0.0, 0.7]
 kind = "fixed-labels"
 [policy]
 kind = ["replace", "accumulate"]
+"#,
+    r#"
+name = "fresh"
+seed = 8
+replicates = 5
+iterations = 4
+[design]
+n = 12
+p = [8, 30]
+[estimator]
+kind = ["min-norm", "ridge"]
+[estimator.ridge]
+lambda = 0.2
+[schedule]
+kind = "constant"
+w = [0.0, 0.6]
+[protocol]
+kind = ["fresh-covariates", "partial-labels"]
+[protocol.partial-labels]
+pi = 0.5
+synthetic_rows = ["keep", "drop"]
+[policy]
+kind = ["replace", "accumulate", "accumulate-subsample"]
 "#,
 ];
 

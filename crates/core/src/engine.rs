@@ -2,7 +2,9 @@
 //!
 //! Work is split into units of (design group, replicate). A unit draws the group's
 //! design and signal once (lazily, through [`ReplicateData`]), factorizes the design at
-//! most once, and runs the trajectory of every cell of the group on it. Units run in
+//! most once, and runs the trajectories of every cell of the group on it, advancing them
+//! in lockstep (all cells at iteration t before any at t + 1) so that data drawn afresh
+//! at each iteration is shared by the cells and held one iteration at a time. Units run in
 //! parallel on a rayon pool of the requested size, a bounded window at a time; the
 //! finished units of a window are handed to a [`Sink`] in unit order, so a sink sees the
 //! same sequence whatever the thread count (which keeps streamed summaries and files
@@ -159,13 +161,23 @@ pub fn run_unit(
     )
     .with_mode(mode)
     .with_evaluation_hint(evaluations);
-    let mut paths = Vec::with_capacity(members.len());
+    // The cells advance in lockstep, iteration by iteration, so that what they share at
+    // one iteration (fresh covariates and their factorization, ReplicateData::shared_at)
+    // is computed once and held for that iteration only. Each cell's numbers depend only
+    // on its own streams, so the order of the steps changes no value.
+    let mut running = Vec::with_capacity(members.len());
     for &c in members {
         let cell = &scenario.cells[c];
-        let slots = cell.plan.slots();
-        let mut trajectory = cell.plugins.protocol.start(cell.view(), &cell.plan, &data, streams)?;
-        let mut values = vec![0.0; slots * cell.weights.len()];
-        for (t, (&w, out)) in cell.weights.iter().zip(values.chunks_exact_mut(slots.max(1))).enumerate() {
+        let trajectory = cell.plugins.protocol.start(cell.view(), &cell.plan, &data, streams)?;
+        running.push((c, trajectory, vec![0.0; cell.plan.slots() * cell.weights.len()]));
+    }
+    let iterations = members.iter().map(|&c| scenario.cells[c].weights.len()).max().unwrap_or(0);
+    for t in 0..iterations {
+        for (c, trajectory, values) in &mut running {
+            let cell = &scenario.cells[*c];
+            let Some(&w) = cell.weights.get(t) else { continue };
+            let slots = cell.plan.slots();
+            let out = &mut values[t * slots..(t + 1) * slots];
             let located = |e: CoreError| match e {
                 CoreError::Numerical { what, detail } => CoreError::Numerical {
                     what,
@@ -181,8 +193,8 @@ pub fn run_unit(
                 )));
             }
         }
-        paths.push(CellPath { cell: c, values });
     }
+    let paths = running.into_iter().map(|(cell, _, values)| CellPath { cell, values }).collect();
     Ok(UnitOutput { group, replicate, paths })
 }
 

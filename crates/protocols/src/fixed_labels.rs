@@ -24,6 +24,10 @@ use crate::theory::mixing_theory;
 /// | `projected_noise` | true | bool | spectral path: draw Uᵀε directly |
 /// | `fast_design` | true | bool | spectral path with projected noise: sample the row space where exact |
 ///
+/// Policies: replace; accumulate (a fit on the running mean of the label vectors, spectral
+/// and exact, docs/policies.md §2); accumulate-subsample (the refit path on rows of X
+/// drawn from all iterations' labels, no exact risk, docs/policies.md §5).
+///
 /// Errors: as `fresh-labels`.
 ///
 /// Reference: Garg, Bhattacharya, Sur (2025), arXiv 2509.22341, setting (i);

@@ -27,6 +27,10 @@ use crate::theory::mixing_theory;
 /// | `projected_noise` | true | bool | spectral path: draw Uᵀε directly (r normals instead of n; exact in law) |
 /// | `fast_design` | true | bool | spectral path with projected noise: sample the row space where exact in law (docs/numerics.md §3, §4) |
 ///
+/// Policies: replace; accumulate (a fit on the running mean of the label vectors, spectral
+/// and exact, docs/policies.md §2); accumulate-subsample (the refit path on rows of X
+/// drawn from all iterations' labels, no exact risk, docs/policies.md §5).
+///
 /// Errors: `path = "spectral"` when the estimator is not a spectral filter, the family's
 /// labels are not Gaussian or the policy subsamples; an estimator that cannot fit the
 /// family's labels (`estimator.kind`); a family that is not a regression family.

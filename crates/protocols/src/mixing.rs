@@ -17,9 +17,12 @@ use collapse_core::rng::Purpose;
 use collapse_core::spectral::linalg::matvec;
 use collapse_core::spectral::{Directions, Moments, NoiseDraws, RowSpace, Simulation, Source, Step};
 use collapse_core::{
-    CellView, CoreError, DesignUse, Estimator, FitInput, MetricKind, Origin, Plan, PlannedMetric, Regression,
+    CellView, CoreError, DesignUse, Estimator, FitInput, MetricKind, Origin, Plan, PlannedMetric, Policy, Regression,
     ReplicateData, Retention, RowSpaceMode, Streams, Trajectory,
 };
+
+use crate::gram::refit;
+use crate::pool::{Block, Pool, Rows};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +111,7 @@ impl LabelMixing {
             return Err("the family has metrics other than ‖β̂ − β‖²_Σ");
         }
         if pool_weights(cell).is_none() {
-            return Err("the policy subsamples rows");
+            return Err("the policy subsamples rows, which changes the design (refit only)");
         }
         Ok(())
     }
@@ -127,12 +130,6 @@ impl LabelMixing {
             return Err(CoreError::config(
                 "protocol.path",
                 format!("`spectral` is not possible here: {why}; use \"refit\" or \"auto\""),
-            ));
-        }
-        if pool_weights(cell).is_none() {
-            return Err(CoreError::config(
-                "policy.kind",
-                "this protocol keeps whole iterations of labels on its fixed design; a subsampling policy needs a protocol that draws rows",
             ));
         }
         let spectral = self.use_spectral(cell);
@@ -169,7 +166,7 @@ impl LabelMixing {
         streams: Streams,
     ) -> Result<Box<dyn Trajectory + 'a>, CoreError> {
         let reg = Self::regression(&cell)?;
-        let newest = pool_weights(&cell).ok_or_else(|| CoreError::numerical("label mixing", "policy subsamples"))?;
+        let newest = pool_weights(&cell);
         let exact = plan.metrics.iter().any(|m| m.exact);
         let moments_of = |rs: &RowSpace| -> Result<Option<(Directions, Moments)>, CoreError> {
             if !exact {
@@ -183,7 +180,7 @@ impl LabelMixing {
         };
         let noise = reg.gaussian_noise();
         if self.use_spectral(&cell)
-            && let (Some(noise), Some(filter)) = (noise, cell.estimator.spectral())
+            && let (Some(noise), Some(filter), Some(newest)) = (noise, cell.estimator.spectral(), newest.clone())
         {
             let rs = data.row_space()?;
             let dirs = Directions::new(rs, filter.gains(&rs.d, rs.n())?)?;
@@ -221,7 +218,11 @@ impl LabelMixing {
             pooled: vec![0.0; x.nrows()],
             beta_hat: None,
             exact: exact_state,
-            newest,
+            subsample: newest.is_none().then(|| {
+                Pool::new(cell.policy.retention(1, cell.n), cell.estimator.spectral().is_some(), cell.n, cell.p)
+            }),
+            policy: cell.policy,
+            newest: newest.unwrap_or_default(),
             sigma: noise.map(|n| n.sigma),
             synthetic_sigma: noise.map(|n| n.synthetic_sigma),
             streams,
@@ -292,6 +293,9 @@ struct RefitTrajectory<'a> {
     pooled: Vec<f64>,
     beta_hat: Option<Col<f64>>,
     exact: Option<(Directions, Moments)>,
+    /// The kept rows of a subsampling policy (docs/policies.md §5).
+    subsample: Option<Pool<'a>>,
+    policy: &'a dyn Policy,
     newest: Vec<f64>,
     sigma: Option<f64>,
     synthetic_sigma: Option<f64>,
@@ -321,10 +325,7 @@ impl Trajectory for RefitTrajectory<'_> {
     fn step(&mut self, t: usize, w: f64, out: &mut [f64]) -> Result<(), CoreError> {
         let par = self.data.par();
         self.real_labels(t);
-        if t == 0 {
-            self.pooled.copy_from_slice(&self.labels);
-        } else {
-            let l = self.newest[t - 1];
+        if t > 0 {
             let v = 1.0 - w;
             if v > 0.0 {
                 let prev = self.beta_hat.as_ref().ok_or_else(|| CoreError::numerical("refit", "no previous fit"))?;
@@ -337,20 +338,39 @@ impl Trajectory for RefitTrajectory<'_> {
                     *y = w * *y + v * s;
                 }
             }
-            for (p, z) in self.pooled.iter_mut().zip(&self.labels) {
-                *p = (1.0 - l) * *p + l * z;
-            }
         }
-        let y = Col::from_fn(self.pooled.len(), |i| self.pooled[i]);
-        let input = FitInput {
-            x: self.x,
-            y: y.as_ref(),
-            weights: None,
-            likelihood: self.reg.likelihood(),
-            start: self.beta_hat.as_ref().map(|b| b.as_ref()),
-            par,
+        let fit = if let Some(pool) = self.subsample.as_mut() {
+            // Subsampling: the pool keeps every iteration's labels on the rows of X, and
+            // each refit draws its rows from it (t = 0 fits the first labels whole).
+            let retention = self.policy.retention(t.max(1), self.x.nrows());
+            let block = Block { rows: Rows::Fixed(self.x), count: self.x.nrows(), labels: self.labels.clone() };
+            pool.push(block, retention, par)?;
+            if t == 0 {
+                let y = Col::from_fn(self.labels.len(), |i| self.labels[i]);
+                refit(self.estimator, self.reg.likelihood(), self.x, y.as_ref(), None, par)?
+            } else {
+                pool.fit(self.estimator, self.reg.likelihood(), self.beta_hat.as_ref(), &self.streams, t, par)?
+            }
+        } else {
+            if t == 0 {
+                self.pooled.copy_from_slice(&self.labels);
+            } else {
+                let l = self.newest[t - 1];
+                for (p, z) in self.pooled.iter_mut().zip(&self.labels) {
+                    *p = (1.0 - l) * *p + l * z;
+                }
+            }
+            let y = Col::from_fn(self.pooled.len(), |i| self.pooled[i]);
+            let input = FitInput {
+                x: self.x,
+                y: y.as_ref(),
+                weights: None,
+                likelihood: self.reg.likelihood(),
+                start: self.beta_hat.as_ref().map(|b| b.as_ref()),
+                par,
+            };
+            self.estimator.fit(&input)?
         };
-        let fit = self.estimator.fit(&input)?;
         let mut scores = vec![0.0; self.metrics];
         self.reg.score(fit.as_ref(), self.beta.as_ref(), self.data.covariance(), &mut scores)?;
         self.beta_hat = Some(fit);

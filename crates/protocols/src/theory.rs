@@ -9,6 +9,8 @@
 //!   (docs/asymptotics.md §6) or, for general (H, G) and a constant weight, t = 0 and the
 //!   stationary limit (docs/asymptotics.md §4); fixed labels: t = 0 and the stationary
 //!   limit (docs/fixed-labels.md §4).
+//! * A pooling policy other than replace (accumulate): min-norm/OLS only, risk_t = B + a_t·V
+//!   with the pooled variance factors of docs/policies.md §2; no theory for subsampling.
 //! * Canonical GLM labels (logistic, ...) with the unpenalised MLE: the linearized
 //!   prediction a_t·tr(Σ I(β)⁻¹)/n for ‖β̂ − β‖²_Σ and a_t·p/(2n) for the excess loss
 //!   (docs/logistic.md §3, §4).
@@ -17,7 +19,7 @@ use collapse_core::spectral::GaussHermite;
 use collapse_core::{CellTheory, CellView, MetricKind, NoTheory, Path, Retention, minimise_weight};
 use collapse_theory::{
     GOLDEN_W, RidgeMixingEvaluator, Spectrum, c_k, fixed_labels_factors, isotropic_path, min_norm_limit, optimal_w,
-    optimal_w_noise_ratio, variance_factors_with_noise_ratio,
+    optimal_w_noise_ratio, pooled_variance_factors, variance_factors_with_noise_ratio,
 };
 
 use crate::mixing::RealLabels;
@@ -150,28 +152,41 @@ pub struct MixingTheory {
     real: RealLabels,
     model: Model,
     metrics: Vec<MetricKind>,
+    /// The policy's averaging weights ℓ_t for t ≥ 1 when it is not replace.
+    pooled: Option<Vec<f64>>,
 }
 
 /// Build the theory of a label-mixing cell, or say why there is none.
 pub fn mixing_theory(view: &CellView<'_>, real: RealLabels) -> Result<Box<dyn CellTheory>, NoTheory> {
-    let replace = (1..=view.iterations.max(1))
-        .all(|t| matches!(view.policy.retention(t, view.n), Retention::Pool { newest } if newest >= 1.0));
-    if !replace {
-        return Err(no("the theory covers the replace policy only"));
-    }
+    let averaging = (1..=view.iterations.max(1))
+        .map(|t| match view.policy.retention(t, view.n) {
+            Retention::Pool { newest } => Some(newest),
+            Retention::Subsample { .. } => None,
+        })
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| no("no theory for a subsampling policy (docs/policies.md §6)"))?;
+    let pooled = (!averaging.iter().all(|&l| l >= 1.0)).then_some(averaging);
     let reg = view.family.regression().ok_or_else(|| no("not a regression family"))?;
     let model = if reg.gaussian_noise().is_some() {
         Model::Linear(LinearInputs::from_view(view)?)
     } else {
         Model::Glm(GlmInputs::from_view(view)?)
     };
+    if pooled.is_some() && !matches!(&model, Model::Linear(i) if i.lambda == 0.0) {
+        return Err(no(
+            "with a policy other than replace the theory covers min-norm and OLS with Gaussian labels (docs/policies.md §2)",
+        ));
+    }
     let metrics = view.family.metrics().into_iter().map(|m| m.kind).collect();
-    Ok(Box::new(MixingTheory { real, model, metrics }))
+    Ok(Box::new(MixingTheory { real, model, metrics, pooled }))
 }
 
 impl MixingTheory {
     /// Variance factors a_t of the schedule, in units of the single-fit variance.
     fn factors(&self, weights: &[f64], k: f64) -> Vec<f64> {
+        if let Some(averaging) = &self.pooled {
+            return pooled_variance_factors(weights, averaging, k, self.real == RealLabels::Fixed);
+        }
         match self.real {
             RealLabels::Fresh => variance_factors_with_noise_ratio(weights, k),
             RealLabels::Fixed => fixed_labels_factors(weights, k),
@@ -250,6 +265,9 @@ impl CellTheory for MixingTheory {
     }
 
     fn limit(&self, w: f64) -> Result<f64, NoTheory> {
+        if self.pooled.is_some() {
+            return Err(no("the stationary limit is given for the replace policy (docs/policies.md §2)"));
+        }
         if !(w > 0.0 && w <= 1.0) {
             return Err(no("the stationary limit needs 0 < w ≤ 1"));
         }
@@ -274,6 +292,9 @@ impl CellTheory for MixingTheory {
     }
 
     fn optimal_weight(&self) -> Result<(f64, f64), NoTheory> {
+        if self.pooled.is_some() {
+            return Err(no("the optimal constant weight is given for the replace policy (docs/policies.md §2)"));
+        }
         match (&self.model, self.real) {
             // Fixed real labels: the variance factor is ≥ 1 with equality only at w = 1.
             (Model::Glm(_), RealLabels::Fixed) => Ok((1.0, self.limit(1.0)?)),
@@ -298,10 +319,14 @@ impl CellTheory for MixingTheory {
             Model::Linear(i) => {
                 let mut inputs = i.clone();
                 inputs.lambda = lambda;
+                if self.pooled.is_some() && lambda > 0.0 {
+                    return Err(no("with a policy other than replace the theory covers min-norm and OLS"));
+                }
                 Ok(Box::new(MixingTheory {
                     real: self.real,
                     model: Model::Linear(inputs),
                     metrics: self.metrics.clone(),
+                    pooled: self.pooled.clone(),
                 }))
             }
             Model::Glm(_) => Err(no("the GLM theory covers λ = 0 only")),

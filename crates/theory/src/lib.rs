@@ -6,7 +6,10 @@
 //! * [`spectrum`]: spectral distributions, the effective regularisation `κ`, `D2`-type
 //!   functionals and Marchenko–Pastur closed forms (docs/asymptotics.md §2, §4).
 //! * [`limits`]: limiting and exact expected risks for min-norm and ridge under mixing, the
-//!   finite-`t` isotropic path, the settings of docs/asymptotics.md §7 and the generator chains of docs/asymptotics.md §7.3.
+//!   finite-`t` isotropic path, fresh covariates in closed form (docs/fresh-covariates.md §3, §5;
+//!   docs/partial-labels.md §3) and the generator chains of docs/asymptotics.md §7.3.
+//! * [`fresh`]: fresh covariates at every iteration, with all or a fraction of the rows
+//!   labelled by real data (docs/fresh-covariates.md, docs/partial-labels.md).
 //! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (docs/asymptotics.md §4).
 //!
 //! Conventions: ridge `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, `γ = p/n`, risk `‖β̂ − β‖²_Σ` (no `+σ²`),
@@ -14,12 +17,14 @@
 //! with no dependencies.
 
 pub mod error;
+pub mod fresh;
 pub mod limits;
 pub mod mixing;
 pub mod optimal;
 pub mod spectrum;
 
 pub use error::TheoryError;
+pub use fresh::{FreshRidge, FreshRows, FreshStep, fresh_exact_step, fresh_limit_step, fresh_stationary};
 pub use limits::{
     BiasVariance, ChainRisk, ChainSetup, RidgeMixingEvaluator, chain_ols_error, chain_overparam_error,
     chain_ridge_isotropic, fixed_labels_min_norm_isotropic, fixed_labels_min_norm_isotropic_limit,
@@ -29,7 +34,7 @@ pub use limits::{
 };
 pub use mixing::{
     GOLDEN_W, c, c_k, c_t, dynamic_weights, fixed_labels_factor, fixed_labels_factor_limit, fixed_labels_factors,
-    optimal_w_noise_ratio, variance_factors, variance_factors_with_noise_ratio,
+    optimal_w_noise_ratio, pooled_variance_factors, variance_factors, variance_factors_with_noise_ratio,
 };
 pub use optimal::{OptimalPoint, optimal_w, optimal_w_curve};
 pub use spectrum::{

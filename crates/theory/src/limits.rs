@@ -1,4 +1,4 @@
-//! Limiting and exact expected risks (docs/fresh-labels.md §3, docs/asymptotics.md §4, docs/asymptotics.md §6, docs/asymptotics.md §7, docs/asymptotics.md §7.3).
+//! Limiting and exact expected risks (docs/fresh-labels.md §3, docs/asymptotics.md §4, docs/asymptotics.md §6, docs/fresh-covariates.md §3, docs/partial-labels.md §3, docs/asymptotics.md §7.3).
 //!
 //! Risks are excess prediction risks `‖β̂ − β‖²_Σ` (no `+σ²`), for ridge
 //! `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, aspect ratio `γ = p/n`, `r² = ‖β‖²` and noise variance `σ²`.
@@ -382,7 +382,7 @@ pub fn fixed_labels_min_norm_isotropic_limit(
 }
 
 /// Exact finite-`n` expected min-norm risk `D_t` with fresh isotropic Gaussian covariates at
-/// every iteration and mixing weight `w` (docs/asymptotics.md §7.1):
+/// every iteration and mixing weight `w` (docs/fresh-covariates.md §3):
 /// `D_t = (1−w)²(n/p) D_{t−1} + r²(1 − n/p) + (w² + (1−w)²)σ² n/(p−n−1)`,
 /// `D_0 = r²(1 − n/p) + σ² n/(p−n−1)`. Evaluated in closed form
 /// `D_t = ρ^t D_0 + K(1 − ρ^t)/(1 − ρ)`, `ρ = (1−w)²n/p`.
@@ -422,7 +422,7 @@ pub fn fresh_covariates_isotropic(
     Ok(rho_t * d0 + k * one_minus_rho_t / (1.0 - rho))
 }
 
-/// Proportional limit of [`fresh_covariates_isotropic`] as `t → ∞` (docs/asymptotics.md §7.1):
+/// Proportional limit of [`fresh_covariates_isotropic`] as `t → ∞` (docs/fresh-covariates.md §5):
 /// `D_∞ = [r²(1 − 1/γ) + (w² + (1−w)²)σ²/(γ−1)] / (1 − (1−w)²/γ)`. At `w = 0` it equals
 /// `r² + σ²γ/(γ−1)²`: bounded, but no better than the null predictor.
 ///
@@ -433,7 +433,7 @@ pub fn fresh_covariates_isotropic_limit(gamma: f64, r2: f64, sigma2: f64, w: f64
 }
 
 /// Limit risk with fresh covariates when only a fraction `π` of the rows gets the mixed
-/// real label and the rest only the synthetic one (docs/asymptotics.md §7.2):
+/// real label and the rest only the synthetic one (docs/partial-labels.md §3):
 /// `D_∞ = [r²(1 − 1/γ) + νσ²/(γ−1)]/(1 − q)`, `q = (d2 − d1²/γ)/(γ − 1)`,
 /// `d1 = π(1−w) + (1−π)`, `d2 = π(1−w)² + (1−π)`, `ν = π(w² + (1−w)²) + (1−π)`.
 /// `π = 1` is B.(ii); `π = 0` collapses to `r² + σ²γ/(γ−1)²`.
@@ -1014,7 +1014,7 @@ mod tests {
 
     #[test]
     fn fresh_covariates_values() -> Result<(), TheoryError> {
-        // docs/asymptotics.md §7.1, γ = 2, r = σ = 1: D_∞(1) = 1.5, D_∞(1/φ) = 1.108746, w → 0: 3.
+        // docs/fresh-covariates.md §5, γ = 2, r = σ = 1: D_∞(1) = 1.5, D_∞(1/φ) = 1.108746, w → 0: 3.
         assert_relative_eq!(fresh_covariates_isotropic_limit(2.0, 1.0, 1.0, 1.0)?, 1.5);
         let g = fresh_covariates_isotropic_limit(2.0, 1.0, 1.0, GOLDEN_W)?;
         assert!((g - 1.108_746).abs() < 5e-7, "{g}");
@@ -1045,13 +1045,13 @@ mod tests {
 
     #[test]
     fn partial_labels_values() -> Result<(), TheoryError> {
-        // docs/asymptotics.md §7.2, γ = 2, r = σ = 1: π = ½, w = 1 → 2.400; π = ½, w = 1/φ → 1.8984;
+        // docs/partial-labels.md §3, γ = 2, r = σ = 1: π = ½, w = 1 → 2.400; π = ½, w = 1/φ → 1.8984;
         // π = 0 → 3.000; π = 1 recovers B.(ii).
         assert_relative_eq!(partial_labels_limit(2.0, 1.0, 1.0, 1.0, 0.5)?, 2.4, max_relative = 1e-15);
         assert!((partial_labels_limit(2.0, 1.0, 1.0, GOLDEN_W, 0.5)? - 1.8984).abs() < 5e-5);
         assert_relative_eq!(partial_labels_limit(2.0, 1.0, 1.0, 0.4, 0.0)?, 3.0, max_relative = 1e-15);
         // Dropping synthetic-only rows instead: B.(ii) with γ' = γ/π = 4 gives
-        // D(w=1) = 1.083 (docs/asymptotics.md §7.2 note).
+        // D(w=1) = 1.083 (docs/partial-labels.md §4).
         assert!((fresh_covariates_isotropic_limit(4.0, 1.0, 1.0, 1.0)? - 1.0833).abs() < 5e-5);
         assert!(partial_labels_limit(2.0, 1.0, 1.0, 0.5, 1.5).is_err());
         Ok(())

@@ -160,6 +160,37 @@ pub fn fixed_labels_factors(weights: &[f64], k: f64) -> Vec<f64> {
     out
 }
 
+/// Min-norm/OLS variance factors on a fixed design under a pooling policy that trains on
+/// the running average `L_t = (1 − ℓ_t) L_{t−1} + ℓ_t z_t` of the label vectors
+/// (docs/policies.md §2): `averaging[t − 1]` is ℓ_t for t ≥ 1 (replace: all 1;
+/// accumulate: 1/(t + 1)). In units of the single-fit variance, `a_0 = c_0 = 1` and
+///
+/// fresh real labels: `a_t = (1 − ℓw)² a_{t−1} + ℓ²(w² + k(1 − w)²)`;
+/// reused real labels: the same plus `2(1 − ℓw)ℓw c_{t−1}`, with
+/// `c_t = (1 − ℓw) c_{t−1} + ℓw` (`w = w_t`, `ℓ = ℓ_t`).
+///
+/// With every ℓ_t = 1 these are [`variance_factors_with_noise_ratio`] and
+/// [`fixed_labels_factors`]; accumulate at w = 0 gives `1 + k Σ_{j=2}^{t+1} 1/j²`, below
+/// `1 + k(π²/6 − 1)`. `averaging` shorter than `weights.len() − 1` repeats its last
+/// entry (1 if empty).
+#[must_use]
+pub fn pooled_variance_factors(weights: &[f64], averaging: &[f64], k: f64, reused_real: bool) -> Vec<f64> {
+    let mut out = Vec::with_capacity(weights.len());
+    let (mut a, mut c) = (1.0, 1.0);
+    for (t, &w) in weights.iter().enumerate() {
+        if t > 0 {
+            let l = averaging.get(t - 1).or(averaging.last()).copied().unwrap_or(1.0);
+            let keep = 1.0 - l * w;
+            let v = 1.0 - w;
+            let cross = if reused_real { 2.0 * keep * l * w * c } else { 0.0 };
+            a = keep * keep * a + l * l * (w * w + k * v * v) + cross;
+            c = keep * c + l * w;
+        }
+        out.push(a);
+    }
+    out
+}
+
 /// `t → ∞` limit of [`fixed_labels_factor`]: `a_∞ = 1/(w(2−w))` (docs/fixed-labels.md §3);
 /// `+∞` at `w = 0`.
 #[must_use]
@@ -362,5 +393,25 @@ mod tests {
             let (lo, hi) = if c(w) < 1.0 { (c(w), 1.0) } else { (1.0, c(w)) };
             prop_assert!(ct >= lo * (1.0 - 1e-14) && ct <= hi * (1.0 + 1e-14));
         }
+    }
+
+    #[test]
+    fn pooled_factors_reduce_to_replace_and_bound_accumulate() {
+        let ws = [1.0, 0.3, 0.7, 0.0, 0.9, 0.5];
+        for k in [1.0, 2.5] {
+            let fresh = pooled_variance_factors(&ws, &[], k, false);
+            let fixed = pooled_variance_factors(&ws, &[1.0], k, true);
+            for (a, b) in fresh.iter().zip(variance_factors_with_noise_ratio(&ws, k)) {
+                assert!((a - b).abs() < 1e-14);
+            }
+            for (a, b) in fixed.iter().zip(fixed_labels_factors(&ws, k)) {
+                assert!((a - b).abs() < 1e-14);
+            }
+        }
+        let ws = vec![0.0; 101];
+        let acc: Vec<f64> = (1..=100).map(|t| 1.0 / (t as f64 + 1.0)).collect();
+        let a = pooled_variance_factors(&ws, &acc, 1.0, false);
+        let expected: f64 = (1..=101).map(|j| 1.0 / (j * j) as f64).sum();
+        assert!((a[100] - expected).abs() < 1e-13 && a[100] < std::f64::consts::PI.powi(2) / 6.0);
     }
 }

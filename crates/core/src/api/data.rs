@@ -1,5 +1,6 @@
+use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use faer::{Col, Mat, MatRef, Par};
 
@@ -25,6 +26,20 @@ pub struct ReplicateData {
     beta: OnceLock<Result<Col<f64>, CoreError>>,
     design: OnceLock<Mat<f64>>,
     row_space: OnceLock<Result<RowSpace, CoreError>>,
+    iteration: Mutex<IterationShare>,
+}
+
+/// The values the cells of a unit share at one iteration ([`ReplicateData::shared_at`]).
+#[derive(Default)]
+struct IterationShare {
+    t: usize,
+    entries: Vec<(Streams, u64, TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl std::fmt::Debug for IterationShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IterationShare").field("t", &self.t).field("entries", &self.entries.len()).finish()
+    }
 }
 
 impl ReplicateData {
@@ -51,6 +66,7 @@ impl ReplicateData {
             beta: OnceLock::new(),
             design: OnceLock::new(),
             row_space: OnceLock::new(),
+            iteration: Mutex::new(IterationShare::default()),
         }
     }
 
@@ -121,6 +137,41 @@ impl ReplicateData {
                 self.covariance.sample(self.n, &mut rng)
             })
             .as_ref()
+    }
+
+    /// A value the cells of this unit share at iteration `t` (fresh covariates drawn from
+    /// `streams`, their Gram factorization, ...): the first cell that asks computes it
+    /// with `make`, the others get the same `Arc`. Values are told apart by `streams`,
+    /// `key` and their type; asking for a later iteration drops the values of the earlier
+    /// one. The engine advances the cells of a unit in lockstep, so each value is
+    /// computed once per iteration and at most one iteration's values are held
+    /// (docs/numerics.md §9). An error from `make` is returned and nothing is stored.
+    pub fn shared_at<T: Any + Send + Sync>(
+        &self,
+        streams: Streams,
+        t: usize,
+        key: u64,
+        make: impl FnOnce() -> Result<T, CoreError>,
+    ) -> Result<Arc<T>, CoreError> {
+        let id = TypeId::of::<T>();
+        let found = {
+            let mut share = self.iteration.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if share.t != t {
+                share.t = t;
+                share.entries.clear();
+            }
+            share.entries.iter().find(|(s, k, i, _)| *s == streams && *k == key && *i == id).map(|e| e.3.clone())
+        };
+        if let Some(hit) = found.and_then(|v| v.downcast::<T>().ok()) {
+            return Ok(hit);
+        }
+        // Computed without holding the lock: `make` may ask for another shared value.
+        let value = Arc::new(make()?);
+        let mut share = self.iteration.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if share.t == t {
+            share.entries.push((streams, key, id, value.clone()));
+        }
+        Ok(value)
     }
 
     /// The row space of the fixed design, computed once per replicate and shared by

@@ -73,6 +73,8 @@ pub(crate) enum Shape {
     Number,
     Integer,
     Array,
+    /// A string or a choice among strings (an enum such as `synthetic_rows`).
+    Text,
     Other,
 }
 
@@ -92,9 +94,18 @@ pub(crate) fn field_shape(schema: &Value, key: &str) -> Shape {
         Shape::Number
     } else if types.contains(&"array") {
         Shape::Array
+    } else if types.contains(&"string") || string_choices(prop) {
+        Shape::Text
     } else {
         Shape::Other
     }
+}
+
+/// An enum of strings, as schemars writes it: `enum: [..]` or `oneOf` of string consts.
+fn string_choices(prop: &Value) -> bool {
+    let consts = |v: &Value| v.get("const").is_some_and(Value::is_string);
+    prop.get("enum").and_then(Value::as_array).is_some_and(|e| !e.is_empty() && e.iter().all(Value::is_string))
+        || prop.get("oneOf").and_then(Value::as_array).is_some_and(|o| !o.is_empty() && o.iter().all(consts))
 }
 
 /// Expand a range object `{ from, to, steps }` / `{ logspace = [a, b], steps }`.
@@ -191,6 +202,18 @@ fn split_params(
                 })
             }
             (Shape::Array, Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_array) => {
+                Some(items.clone())
+            }
+            (Shape::Text, Value::Array(items)) => {
+                if items.is_empty() {
+                    return Err(CoreError::config(&field, "an empty list sweeps nothing; give at least one value"));
+                }
+                if let Some(bad) = items.iter().find(|v| !v.is_string()) {
+                    return Err(CoreError::config(
+                        &field,
+                        format!("sweep lists of a text parameter must hold strings, found {bad}"),
+                    ));
+                }
                 Some(items.clone())
             }
             _ => None,

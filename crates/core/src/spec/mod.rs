@@ -15,7 +15,8 @@
 //! log range (`lambda = { logspace = [-3, 1], steps = 9 }`: 10^-3 … 10^1, exponents as
 //! in numpy's `logspace`). The scenario then runs the grid of all swept parameters; each
 //! grid point is a *cell*. A parameter that is itself a list (the `list` schedule's `w`,
-//! `spiked`'s `spikes`) is swept by giving a list of lists.
+//! `spiked`'s `spikes`) is swept by giving a list of lists; a text parameter (a choice
+//! such as `synthetic_rows = ["keep", "drop"]`) by a list of strings.
 //!
 //! **Kind sweeps.** `kind = ["isotropic", "spiked"]` sweeps the plugin itself; each kind's
 //! own parameters go in a sub-table named after it (`[covariance.spiked] spikes = [4.0]`),

@@ -48,6 +48,9 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
                         {"$ref": "#/$defs/log_range"}
                     ]}),
                     Shape::Array => serde_json::json!({"anyOf": [original, {"type": "array", "items": original}]}),
+                    Shape::Text => {
+                        serde_json::json!({"anyOf": [original, {"type": "array", "items": original, "minItems": 1}]})
+                    }
                     Shape::Other => original,
                 };
             }
