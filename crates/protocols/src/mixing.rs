@@ -121,6 +121,12 @@ impl LabelMixing {
     pub fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
         let reg = Self::regression(cell)?;
         cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
+        if cell.estimator.tuned_penalty().is_some() {
+            return Err(CoreError::config(
+                "estimator.kind",
+                "`tuned-ridge` needs a protocol that tunes the penalty from its theory (generational-chain); use `ridge` with a penalty",
+            ));
+        }
         if self.path == Path::Spectral
             && let Err(why) = Self::spectral_possible(cell)
         {

@@ -6,19 +6,25 @@
 //! * [`spectrum`]: spectral distributions, the effective regularisation `κ`, `D2`-type
 //!   functionals and Marchenko–Pastur closed forms (docs/asymptotics.md §2, §4).
 //! * [`limits`]: limiting and exact expected risks for min-norm and ridge under mixing, the
-//!   finite-`t` isotropic path, the settings of docs/asymptotics.md §7 and the generator chains of docs/asymptotics.md §7.3.
+//!   finite-`t` isotropic path, the settings of docs/asymptotics.md §7 and the exact generator-chain formulas of docs/chains.md §2–§3.
+//! * [`chain`]: generator chains with a ridge downstream model for any spectrum, the tuned
+//!   penalty and power-law rates (docs/chains.md).
 //! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (docs/asymptotics.md §4).
 //!
 //! Conventions: ridge `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, `γ = p/n`, risk `‖β̂ − β‖²_Σ` (no `+σ²`),
 //! `r² = ‖β‖²`, noise variance `σ²` (docs/README.md §2). The crate is pure `f64` arithmetic
 //! with no dependencies.
 
+pub mod chain;
 pub mod error;
 pub mod limits;
 pub mod mixing;
 pub mod optimal;
 pub mod spectrum;
 
+pub use chain::{
+    ChainEquivalent, ChainTerms, PowerLawRates, chain_overparam_fixed_error, ols_generator_scale, power_law_rates,
+};
 pub use error::TheoryError;
 pub use limits::{
     BiasVariance, ChainRisk, ChainSetup, RidgeMixingEvaluator, chain_ols_error, chain_overparam_error,

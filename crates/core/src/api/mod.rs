@@ -20,7 +20,7 @@ mod theory;
 pub use cell::{BuildContext, CellView};
 pub use covariance::{Covariance, sigma_form};
 pub use data::ReplicateData;
-pub use estimator::{Estimator, FitInput, Likelihood, SpectralFilter};
+pub use estimator::{Estimator, FitInput, Likelihood, SpectralFilter, Tuning};
 pub use family::{Family, GaussianNoise, MetricKind, MetricSpec, Origin, Regression, gaussian_labels};
 pub use protocol::{DesignUse, Plan, PlannedMetric, Policy, Protocol, Retention, RowSpaceMode, Trajectory};
 pub use schedule::Schedule;
