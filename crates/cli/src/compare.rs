@@ -264,6 +264,24 @@ pub fn render(c: &Comparison, param: &str) -> String {
     s
 }
 
+/// The argmin along `param` at every iteration of the runs table, one block per
+/// iteration (e.g. the best downstream λ per generation of a chain).
+pub fn render_every_iteration(runs: &DataFrame, param: &str, metric: Option<&str>, bootstrap: usize) -> Result<String> {
+    let iters = runs.column("iteration").context("runs.parquet has no column `iteration`")?.i64()?.clone();
+    let mut ts: Vec<i64> = iters.into_iter().flatten().collect();
+    ts.sort_unstable();
+    ts.dedup();
+    let mut s = String::new();
+    for t in ts {
+        let c = compare(runs, param, metric, Some(t), bootstrap)?;
+        for Argmin { group, best, low, high, .. } in &c.argmin {
+            let prefix = if group.is_empty() { String::new() } else { format!("{group}: ") };
+            let _ = writeln!(s, "iteration {t}: {prefix}argmin {param} = {best}; bootstrap 95% range [{low}, {high}]");
+        }
+    }
+    Ok(s)
+}
+
 /// Load `runs.parquet` from a results directory.
 pub fn load(dir: &Path) -> Result<DataFrame> {
     let path = dir.join("runs.parquet");

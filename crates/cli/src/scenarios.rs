@@ -24,3 +24,19 @@ scenario!(
     "fixed-labels-collapse",
     "Fixed real labels: at w = 0 the risk grows linearly in t (collapse); for min-norm no w < 1 beats w = 1"
 );
+scenario!(
+    "chain-linear",
+    "P2's chain, OLS generators and downstream: the test error grows linearly in the generations"
+);
+scenario!(
+    "chain-overparametrized",
+    "Min-norm generators with T0 < d: exponential collapse to the null risk, even without noise"
+);
+scenario!(
+    "scaling-law-crossover",
+    "Power-law Σ, tuned ridge: error vs T at the fast rate on clean data, the slow rate after 1 or 10 generations"
+);
+scenario!(
+    "adaptive-regularization",
+    "Chain with tuned downstream λ: λ grows with the generations and re-tuning beats the clean-data λ"
+);

@@ -682,6 +682,9 @@ fn bartlett_solve(t0: usize, d: usize, rng: &mut Rng, rhs: &mut [Vec<f64>]) -> R
     if t0 < d {
         return Err(CoreError::numerical("wishart path", format!("needs T0 >= d, got {t0} < {d}")));
     }
+    if rhs.is_empty() {
+        return Ok(());
+    }
     let mut col = vec![0.0; d];
     for i in (0..d).rev() {
         let dist = ChiSquared::new((t0 - i) as f64)
