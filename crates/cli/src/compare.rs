@@ -267,7 +267,7 @@ pub fn render(c: &Comparison, param: &str) -> String {
 /// The argmin along `param` at every iteration of the runs table, one block per
 /// iteration (e.g. the best downstream λ per generation of a chain).
 pub fn render_every_iteration(runs: &DataFrame, param: &str, metric: Option<&str>, bootstrap: usize) -> Result<String> {
-    let iters = runs.column("iteration").context("runs.parquet has no column `iteration`")?.i64()?.clone();
+    let iters = runs.column("iteration").context("runs.parquet has no column `iteration`")?.i64()?.to_vec();
     let mut ts: Vec<i64> = iters.into_iter().flatten().collect();
     ts.sort_unstable();
     ts.dedup();

@@ -615,7 +615,7 @@ impl GeneratorChain {
                 let v = rs.v().ok_or_else(|| CoreError::numerical("generator design", "no V"))?.clone();
                 let dirs =
                     Directions::new(&rs, generator_gains(p.generator, p.generator_lambda, &rs.d, rs.n()))?;
-                let mut sim = Simulation::new(&rs, NoiseDraws::Projected, &[])?;
+                let mut walk = Simulation::new(&rs, NoiseDraws::Projected, &[])?;
                 let mut moments = Moments::new(dirs.len(), &[]);
                 let mut mean = vec![Vec::new()];
                 let mut var = vec![Vec::new()];
@@ -628,11 +628,11 @@ impl GeneratorChain {
                     } else {
                         Step { keep: 0.0, feedback: 1.0, signal: 0.0, noise: &noise }
                     };
-                    sim.step(&rs, &dirs, streams, &step);
+                    walk.step(&rs, &dirs, streams, &step);
                     moments.step(&dirs, &rs.theta, &step);
-                    let b = Col::from_fn(dirs.len(), |i| sim.coords()[i]);
+                    let b = Col::from_fn(dirs.len(), |i| walk.coords()[i]);
                     chain.w.push(matvec(v.as_ref(), b.as_ref(), data.par()));
-                    chain.error.push(rs.risk_of_coords(sim.coords(), data.par()));
+                    chain.error.push(rs.risk_of_coords(walk.coords(), data.par()));
                     if twin.is_some() {
                         chain.exact.push(moments.risk(&rs, data.par()));
                     }
@@ -691,7 +691,7 @@ fn bartlett_solve(t0: usize, d: usize, rng: &mut Rng, rhs: &mut [Vec<f64>]) -> R
             .map_err(|e| CoreError::numerical("wishart path", format!("χ²({}): {e}", t0 - i)))?;
         let lii = dist.sample(rng).sqrt();
         fill_normal(rng, 1.0, &mut col[i + 1..]);
-        if !(lii > 0.0) {
+        if !(lii > 0.0 && lii.is_finite()) {
             return Err(CoreError::numerical("wishart path", "a zero pivot of the Bartlett factor"));
         }
         for x in rhs.iter_mut() {
@@ -765,12 +765,13 @@ impl Trajectory for ChainTrajectory<'_> {
                     }
                     Twin::Spectral => {
                         let sp = self.chain.spectral.as_ref().ok_or_else(|| CoreError::numerical("twin", "no chain"))?;
-                        let p = self.cross.as_ref().ok_or_else(|| CoreError::numerical("twin", "no cross"))?;
+                        let p: &Mat<f64> =
+                            self.cross.as_deref().ok_or_else(|| CoreError::numerical("twin", "no cross"))?;
                         if t == 0 {
                             let mean: Vec<f64> = (0..dirs.len()).map(|i| dirs.a[i] * basis.rs.theta[i]).collect();
                             self.risk(&mean)
                         } else {
-                            let mu = Col::from_fn(sp.mean[t].len(), |j| sp.mean[t][j]);
+                            let mu = Col::from_fn(sp.mean[t].len(), |i| sp.mean[t][i]);
                             let pm = matvec(p.as_ref(), mu.as_ref(), par);
                             let mean: Vec<f64> = (0..dirs.len()).map(|i| dirs.a[i] * pm[i]).collect();
                             let spread: f64 = (0..p.ncols())
