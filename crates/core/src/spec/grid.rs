@@ -193,6 +193,12 @@ fn split_params(
             (Shape::Array, Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_array) => {
                 Some(items.clone())
             }
+            // A text or boolean parameter (an enum, a flag) swept over a list of values.
+            (Shape::Other, Value::Array(items))
+                if !items.is_empty() && items.iter().all(|v| v.is_string() || v.is_boolean()) =>
+            {
+                Some(items.clone())
+            }
             _ => None,
         };
         match sweep {
