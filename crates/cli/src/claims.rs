@@ -204,9 +204,13 @@ fn column_values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
 }
 
 fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-        _ => a == b,
+    match (a, b) {
+        // A boolean parameter beside nulls (a kind sweep) is a text column.
+        (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => *s == x.to_string(),
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+            _ => a == b,
+        },
     }
 }
 

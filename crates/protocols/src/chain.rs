@@ -427,6 +427,7 @@ impl Protocol for GenerationalChain {
             filter,
             per_generation,
             lambda_slot: penalties.is_some(),
+            spread: None,
         }))
     }
 
@@ -488,22 +489,6 @@ impl DownstreamMoments {
             Mat::zeros(0, 0)
         };
         Ok(DownstreamMoments { m, q })
-    }
-
-    /// (a⊙x)ᵀ M (a⊙x) for the gains' filter factors a.
-    fn quad(&self, a: &[f64], x: &[f64]) -> f64 {
-        let r = a.len();
-        let y: Vec<f64> = (0..r).map(|i| a[i] * x[i]).collect();
-        let mut s = 0.0;
-        for j in 0..r {
-            let col = self.m.col(j);
-            let mut t = 0.0;
-            for i in 0..r {
-                t += col[i] * y[i];
-            }
-            s += y[j] * t;
-        }
-        s
     }
 
     /// tr(A M A Q) = Σ_ij a_i M_ij a_j Q_ji.
@@ -711,6 +696,29 @@ enum Filter {
     Fixed(Directions),
 }
 
+/// c_j = (a ⊙ P_j)ᵀ M (a ⊙ P_j) for every generator direction j (docs/chains.md §7), as the
+/// column sums of W ⊙ (M W) with W = A P; kept in `cache` while the filter is unchanged.
+fn spread_weights(
+    cache: &mut Option<(Vec<u64>, Vec<f64>)>,
+    m: &DownstreamMoments,
+    p: &Mat<f64>,
+    a: &[f64],
+    par: Par,
+) -> Vec<f64> {
+    let key: Vec<u64> = a.iter().map(|x| x.to_bits()).collect();
+    if let Some((k, c)) = cache.as_ref()
+        && *k == key
+    {
+        return c.clone();
+    }
+    let w = Mat::<f64>::from_fn(p.nrows(), p.ncols(), |i, j| a[i] * p[(i, j)]);
+    let mw = matmul(m.m.as_ref(), w.as_ref(), par);
+    let c: Vec<f64> =
+        (0..w.ncols()).map(|j| w.col(j).iter().zip(mw.col(j).iter()).map(|(x, y)| x * y).sum()).collect();
+    *cache = Some((key, c.clone()));
+    c
+}
+
 struct ChainTrajectory<'a> {
     data: &'a ReplicateData,
     basis: Arc<Basis>,
@@ -723,6 +731,7 @@ struct ChainTrajectory<'a> {
     filter: Filter,
     per_generation: f64,
     lambda_slot: bool,
+    spread: Option<(Vec<u64>, Vec<f64>)>,
 }
 
 impl ChainTrajectory<'_> {
@@ -774,12 +783,8 @@ impl Trajectory for ChainTrajectory<'_> {
                             let mu = Col::from_fn(sp.mean[t].len(), |i| sp.mean[t][i]);
                             let pm = matvec(p.as_ref(), mu.as_ref(), par);
                             let mean: Vec<f64> = (0..dirs.len()).map(|i| dirs.a[i] * pm[i]).collect();
-                            let spread: f64 = (0..p.ncols())
-                                .map(|c| {
-                                    let col: Vec<f64> = p.col(c).iter().copied().collect();
-                                    sp.var[t][c] * m.quad(&dirs.a, &col)
-                                })
-                                .sum();
+                            let weights = spread_weights(&mut self.spread, m, p, &dirs.a, par);
+                            let spread: f64 = weights.iter().zip(&sp.var[t]).map(|(c, v)| c * v).sum();
                             self.risk(&mean) + spread
                         }
                     }
