@@ -126,7 +126,11 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             if present {
                 Ok(())
             } else {
-                Err(collapse_core::CoreError::config(field(f), format!("missing; `{}` needs {why}", check_name(c.check))).into())
+                Err(collapse_core::CoreError::config(
+                    field(f),
+                    format!("missing; `{}` needs {why}", check_name(c.check)),
+                )
+                .into())
             }
         };
         match c.check {
@@ -143,7 +147,9 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             CheckKind::Bounded => need(c.bound.is_some(), "bound", "the bound")?,
             CheckKind::Agrees => {
                 if !matches!(c.against.as_deref(), Some("exact" | "theory")) {
-                    return Err(collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into());
+                    return Err(
+                        collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into()
+                    );
                 }
             }
             CheckKind::Linear | CheckKind::Increasing => {}
@@ -277,7 +283,9 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
     };
     match c.check {
         CheckKind::Argmin => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(runs, &c.selection)?;
             let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
@@ -296,7 +304,9 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
             Ok(verdict(Some(holds), detail))
         }
         CheckKind::Less => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let than = c.than.clone().unwrap_or_default();
             let other = series(summary, &metric, &than)?;
             if cells.len() != 1 || other.len() != 1 {
@@ -387,8 +397,13 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
                 let means: Vec<f64> = s.values().map(|v| v.0).collect();
                 let ok = means.len() >= 2 && means.windows(2).all(|w| w[1] > w[0]);
                 holds &= ok;
-                let (first, last) = (means.first().copied().unwrap_or(f64::NAN), means.last().copied().unwrap_or(f64::NAN));
-                let _ = write!(detail, "cell {cell}: {first:.4e} → {last:.4e}{}; ", if ok { "" } else { " (not increasing)" });
+                let (first, last) =
+                    (means.first().copied().unwrap_or(f64::NAN), means.last().copied().unwrap_or(f64::NAN));
+                let _ = write!(
+                    detail,
+                    "cell {cell}: {first:.4e} → {last:.4e}{}; ",
+                    if ok { "" } else { " (not increasing)" }
+                );
             }
             Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
         }
@@ -426,12 +441,16 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
             if n == 0 {
                 return Ok(verdict(Some(false), format!("no cell has a {against} value")));
             }
-            Ok(verdict(Some(worst < threshold), format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})")))
+            Ok(verdict(
+                Some(worst < threshold),
+                format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})"),
+            ))
         }
         CheckKind::Slope => {
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(summary, &c.selection)?;
-            let x = f64s(summary, param).map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
+            let x = f64s(summary, param)
+                .map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
             let cell = f64s(summary, "cell")?;
             let mut by_cell: BTreeMap<i64, f64> = BTreeMap::new();
             for i in (0..summary.height()).filter(|&i| keep[i]) {

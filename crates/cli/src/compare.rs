@@ -147,7 +147,8 @@ pub fn compare(
     let mut cell_info: BTreeMap<i64, (String, f64)> = BTreeMap::new();
     let mut final_risk: BTreeMap<(i64, i64), f64> = BTreeMap::new();
     for i in 0..runs.height() {
-        if iters[i] != t || risk[i].is_nan() {
+        // Cells without the parameter (another kind of a kind sweep) are not compared.
+        if iters[i] != t || risk[i].is_nan() || values[i].is_nan() {
             continue;
         }
         final_risk.insert((cells[i], reps[i]), risk[i]);

@@ -2,14 +2,14 @@ use std::sync::{Arc, Mutex};
 
 use collapse_core::faer::{Col, Mat, MatRef, Par};
 use collapse_core::rng::{Purpose, Rng, Streams, content_hash, fill_normal};
+use collapse_core::serde_json;
 use collapse_core::spectral::linalg::{matmul, matvec, t_matvec, truncated_svd};
 use collapse_core::spectral::{Directions, Moments, NoiseDraws, RowSpace, SigmaForm, Simulation, Source, Step};
 use collapse_core::{
-    BuildContext, CellTheory, CellView, CoreError, Covariance, DesignUse, MetricKind, MetricSpec, NoTheory,
-    ParamError, Params, Plan, PlannedMetric, Protocol, ReplicateData, Retention, RowSpaceMode, Trajectory, Tuning,
+    BuildContext, CellTheory, CellView, CoreError, Covariance, DesignUse, MetricKind, MetricSpec, NoTheory, ParamError,
+    Params, Plan, PlannedMetric, Protocol, ReplicateData, Retention, RowSpaceMode, Trajectory, Tuning,
 };
 use rand::Rng as _;
-use collapse_core::serde_json;
 use rand_distr::{ChiSquared, Distribution};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -280,9 +280,8 @@ impl GenerationalChain {
         {
             return Ok(Some(path.clone()));
         }
-        let inputs = ChainInputs::from_view(cell, self).map_err(|r| {
-            CoreError::config("estimator.kind", format!("`tuned-ridge` needs the chain's theory: {r}"))
-        })?;
+        let inputs = ChainInputs::from_view(cell, self)
+            .map_err(|r| CoreError::config("estimator.kind", format!("`tuned-ridge` needs the chain's theory: {r}")))?;
         let mut path = Vec::with_capacity(cell.iterations + 1);
         for k in 0..=cell.iterations {
             let lambda = match (tuning, path.first()) {
@@ -306,7 +305,10 @@ impl GenerationalChain {
 impl Protocol for GenerationalChain {
     fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
         let reg = cell.family.regression().ok_or_else(|| {
-            CoreError::config("family.kind", "the generational chain needs a regression family (labels given covariates)")
+            CoreError::config(
+                "family.kind",
+                "the generational chain needs a regression family (labels given covariates)",
+            )
         })?;
         let noise = reg.gaussian_noise().ok_or_else(|| {
             CoreError::config("family.kind", "the generational chain needs Gaussian labels (linear-gaussian)")
@@ -406,7 +408,8 @@ impl Protocol for GenerationalChain {
         let filter = match penalties.as_ref() {
             Some(p) => Filter::Ridge(p.clone()),
             None => {
-                let f = cell.estimator.spectral().ok_or_else(|| CoreError::numerical("downstream", "no spectral form"))?;
+                let f =
+                    cell.estimator.spectral().ok_or_else(|| CoreError::numerical("downstream", "no spectral form"))?;
                 Filter::Fixed(Directions::new(&basis.rs, f.gains(&basis.d, basis.rs.n())?)?)
             }
         };
@@ -598,8 +601,7 @@ impl GeneratorChain {
                 let apply = |m: MatRef<'_, f64>| cov.apply(m);
                 let rs = RowSpace::factorize(x.as_ref(), &w0, SigmaForm::General(&apply), data.par())?;
                 let v = rs.v().ok_or_else(|| CoreError::numerical("generator design", "no V"))?.clone();
-                let dirs =
-                    Directions::new(&rs, generator_gains(p.generator, p.generator_lambda, &rs.d, rs.n()))?;
+                let dirs = Directions::new(&rs, generator_gains(p.generator, p.generator_lambda, &rs.d, rs.n()))?;
                 let mut walk = Simulation::new(&rs, NoiseDraws::Projected, &[])?;
                 let mut moments = Moments::new(dirs.len(), &[]);
                 let mut mean = vec![Vec::new()];
@@ -713,8 +715,7 @@ fn spread_weights(
     }
     let w = Mat::<f64>::from_fn(p.nrows(), p.ncols(), |i, j| a[i] * p[(i, j)]);
     let mw = matmul(m.m.as_ref(), w.as_ref(), par);
-    let c: Vec<f64> =
-        (0..w.ncols()).map(|j| w.col(j).iter().zip(mw.col(j).iter()).map(|(x, y)| x * y).sum()).collect();
+    let c: Vec<f64> = (0..w.ncols()).map(|j| w.col(j).iter().zip(mw.col(j).iter()).map(|(x, y)| x * y).sum()).collect();
     *cache = Some((key, c.clone()));
     c
 }
@@ -755,7 +756,8 @@ impl Trajectory for ChainTrajectory<'_> {
             }
         };
         // Coordinates of generator t in the downstream row space: Vᵀŵ_t.
-        let w = self.chain.w.get(t).ok_or_else(|| CoreError::numerical("generational chain", "generation out of range"))?;
+        let w =
+            self.chain.w.get(t).ok_or_else(|| CoreError::numerical("generational chain", "generation out of range"))?;
         let proj = t_matvec(basis.v.as_ref(), w.as_ref(), par);
         let coords: Vec<f64> =
             (0..dirs.len()).map(|i| dirs.a[i] * proj[i] + self.sigma * dirs.g[i] * self.xi[i]).collect();
@@ -773,7 +775,8 @@ impl Trajectory for ChainTrajectory<'_> {
                         self.risk(&mean) + t as f64 * self.per_generation * m.trace_amaq(&dirs.a)
                     }
                     Twin::Spectral => {
-                        let sp = self.chain.spectral.as_ref().ok_or_else(|| CoreError::numerical("twin", "no chain"))?;
+                        let sp =
+                            self.chain.spectral.as_ref().ok_or_else(|| CoreError::numerical("twin", "no chain"))?;
                         let p: &Mat<f64> =
                             self.cross.as_deref().ok_or_else(|| CoreError::numerical("twin", "no cross"))?;
                         if t == 0 {

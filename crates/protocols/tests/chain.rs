@@ -99,7 +99,9 @@ fn spectral_path_matches_its_exact_twin() {
         (POWER, "generator = \"min-norm\""),
     ] {
         let t0 = if generator.contains("min-norm") { 30 } else { 80 };
-        let protocol = format!("{generator}\ngenerator_samples = {t0}\ngenerator_design = \"fixed\"\npath = \"spectral\"\ngenerator_noise_sd = 0.7");
+        let protocol = format!(
+            "{generator}\ngenerator_samples = {t0}\ngenerator_design = \"fixed\"\npath = \"spectral\"\ngenerator_noise_sd = 0.7"
+        );
         let s = scenario(&chain_text(60, 40, 4, cov, "kind = \"ridge\"\nlambda = 0.1", &protocol, 0.5));
         let d = data(&s, 0, Streams::new(3, 1, 0), None);
         let v = chains(&s, 0, &d, 1500, 21);
@@ -259,35 +261,56 @@ fn invalid_parameters_name_their_field() {
     let cases: Vec<(String, &str)> = vec![
         (chain_text(50, 30, 2, ISO, est, "generator_samples = 20", 1.0), "protocol.generator"),
         (chain_text(50, 30, 2, ISO, est, "generator_samples = 0", 1.0), "protocol.generator_samples"),
-        (chain_text(50, 30, 2, ISO, est, "generator_samples = 60\ngenerator_noise_sd = -1.0", 1.0), "protocol.generator_noise_sd"),
+        (
+            chain_text(50, 30, 2, ISO, est, "generator_samples = 60\ngenerator_noise_sd = -1.0", 1.0),
+            "protocol.generator_noise_sd",
+        ),
         (
             chain_text(50, 30, 2, ISO, est, "generator_samples = 60\ngenerator_lambda = 0.1", 1.0),
             "protocol.generator_lambda",
         ),
         (
-            chain_text(50, 30, 2, ISO, est, "generator_samples = 60\ngenerator = \"ridge\"\ngenerator_lambda = -0.1", 1.0),
+            chain_text(
+                50,
+                30,
+                2,
+                ISO,
+                est,
+                "generator_samples = 60\ngenerator = \"ridge\"\ngenerator_lambda = -0.1",
+                1.0,
+            ),
             "protocol.generator_lambda",
         ),
         (
-            chain_text(50, 30, 2, ISO, est, "generator_samples = 60\ngenerator = \"min-norm\"\npath = \"wishart\"", 1.0),
+            chain_text(
+                50,
+                30,
+                2,
+                ISO,
+                est,
+                "generator_samples = 60\ngenerator = \"min-norm\"\npath = \"wishart\"",
+                1.0,
+            ),
             "protocol.path",
         ),
         (chain_text(50, 30, 2, ISO, est, "generator_samples = 60\npath = \"spectral\"", 1.0), "protocol.path"),
         (chain_text(50, 30, 2, ISO, est, "generator_samples = 60\ngenerator = \"lasso\"", 1.0), "protocol.generator"),
         (chain_text(50, 30, 2, ISO, est, "generator_samples = 60\nexact = 3", 1.0), "protocol.exact"),
+        (chain_text(50, 30, 2, ISO, "kind = \"irls\"", "generator_samples = 60", 1.0), "estimator.kind"),
         (
-            chain_text(50, 30, 2, ISO, "kind = \"irls\"", "generator_samples = 60", 1.0),
-            "estimator.kind",
-        ),
-        (
-            chain_text(50, 30, 2, ISO, est, "generator_samples = 60", 1.0).replace(
-                "noise_sd = 1\n",
-                "noise_sd = 1\nsynthetic_noise_sd = 2.0\n",
-            ),
+            chain_text(50, 30, 2, ISO, est, "generator_samples = 60", 1.0)
+                .replace("noise_sd = 1\n", "noise_sd = 1\nsynthetic_noise_sd = 2.0\n"),
             "family.synthetic_noise_sd",
         ),
-        (chain_text(50, 30, 2, ISO, est, "generator_samples = 60", 1.0) + "[policy]\nkind = \"accumulate\"\n", "policy.kind"),
-        (chain_text(50, 30, 2, ISO, est, "generator_samples = 60", 1.0) + "[schedule]\nkind = \"constant\"\nw = 0.5\n", "schedule"),
+        (
+            chain_text(50, 30, 2, ISO, est, "generator_samples = 60", 1.0) + "[policy]\nkind = \"accumulate\"\n",
+            "policy.kind",
+        ),
+        (
+            chain_text(50, 30, 2, ISO, est, "generator_samples = 60", 1.0)
+                + "[schedule]\nkind = \"constant\"\nw = 0.5\n",
+            "schedule",
+        ),
     ];
     for (text, field) in cases {
         let e = resolve_error(&text);
@@ -302,6 +325,7 @@ fn invalid_parameters_name_their_field() {
     );
     assert!(resolve_error(&t).contains("estimator.kind"));
     // tuned-ridge without a chain theory (min-norm generators).
-    let t = chain_text(50, 30, 2, ISO, "kind = \"tuned-ridge\"", "generator_samples = 20\ngenerator = \"min-norm\"", 1.0);
+    let t =
+        chain_text(50, 30, 2, ISO, "kind = \"tuned-ridge\"", "generator_samples = 20\ngenerator = \"min-norm\"", 1.0);
     assert!(resolve_error(&t).contains("tuned-ridge"));
 }

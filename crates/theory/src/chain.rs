@@ -133,10 +133,11 @@ impl ChainEquivalent {
         let steps = 131;
         let grid: Vec<f64> = (0..steps).map(|i| lo + (hi - lo) * i as f64 / (steps - 1) as f64).collect();
         let values: Vec<f64> = grid.iter().map(|&x| f(x)).collect();
-        let (best, &best_value) =
-            values.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).ok_or(TheoryError::OutOfDomain {
-                reason: "no penalty to tune",
-            })?;
+        let (best, &best_value) = values
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .ok_or(TheoryError::OutOfDomain { reason: "no penalty to tune" })?;
         // λ = 0 (the min-norm or OLS limit) is allowed and wins when the error keeps
         // falling as λ → 0 (noiseless data).
         let at_zero = self.terms(k, 0.0).map(|t| t.total()).unwrap_or(f64::INFINITY);

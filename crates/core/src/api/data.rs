@@ -166,7 +166,12 @@ impl ReplicateData {
         key: u64,
         init: impl FnOnce() -> Result<T, CoreError>,
     ) -> Result<Arc<T>, CoreError> {
-        let found = self.shared.lock().map_err(|_| CoreError::numerical("shared data", "a lock was poisoned"))?.get(&key).cloned();
+        let found = self
+            .shared
+            .lock()
+            .map_err(|_| CoreError::numerical("shared data", "a lock was poisoned"))?
+            .get(&key)
+            .cloned();
         let value = match found {
             Some(v) => v,
             None => {
@@ -179,6 +184,8 @@ impl ReplicateData {
                     .clone()
             }
         };
-        value.downcast::<T>().map_err(|_| CoreError::numerical("shared data", format!("key {key:#x} holds another type")))
+        value
+            .downcast::<T>()
+            .map_err(|_| CoreError::numerical("shared data", format!("key {key:#x} holds another type")))
     }
 }
