@@ -522,6 +522,22 @@ mod tests {
     }
 
     #[test]
+    fn booleans_match_their_text_form() {
+        assert!(same(&Value::Bool(true), &Value::from("true")));
+        assert!(!same(&Value::from("false"), &Value::Bool(true)));
+        assert!(same(&Value::from(3200), &Value::from(3200.0)));
+    }
+
+    #[test]
+    fn not_above_needs_a_comparison_cell() {
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"not-above\"\n").unwrap();
+        let e = parse_report(Some(&t)).unwrap_err().to_string();
+        assert!(e.contains("report.claims[0].than"), "{e}");
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"increasing\"\n").unwrap();
+        assert_eq!(parse_report(Some(&t)).unwrap().claims[0].check, CheckKind::Increasing);
+    }
+
+    #[test]
     fn report_fields_are_checked_per_kind() {
         let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"argmin\"\nexpect = 0.6\n").unwrap();
         let e = parse_report(Some(&t)).unwrap_err().to_string();

@@ -316,6 +316,9 @@ fn invalid_parameters_name_their_field() {
         let e = resolve_error(&text);
         assert!(e.contains(field), "expected `{field}` in: {e}\n{text}");
     }
+    // tuned-ridge's own parameter.
+    let t = chain_text(50, 30, 2, ISO, "kind = \"tuned-ridge\"\nadaptive = 3", "generator_samples = 60", 1.0);
+    assert!(resolve_error(&t).contains("estimator.adaptive"), "{}", resolve_error(&t));
     // tuned-ridge under a protocol that does not tune.
     let t = text(
         20,
