@@ -366,6 +366,12 @@ fn list_describe_schema_validate() {
         "scenario/optimal-w-ridge",
         "scenario/ridge-mixing",
         "scenario/risk-vs-w",
+        "protocol/generational-chain",
+        "estimator/tuned-ridge",
+        "scenario/chain-linear",
+        "scenario/chain-overparametrized",
+        "scenario/scaling-law-crossover",
+        "scenario/adaptive-regularization",
     ];
     let mut names = names;
     names.sort();

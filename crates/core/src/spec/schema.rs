@@ -48,7 +48,11 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
                         {"$ref": "#/$defs/log_range"}
                     ]}),
                     Shape::Array => serde_json::json!({"anyOf": [original, {"type": "array", "items": original}]}),
-                    Shape::Other => original,
+                    // Text and boolean parameters may be swept over a list of values.
+                    Shape::Other => serde_json::json!({"anyOf": [
+                        original,
+                        {"type": "array", "items": original, "minItems": 1}
+                    ]}),
                 };
             }
         }
