@@ -6,7 +6,7 @@
 //! ```toml
 //! [[report.claims]]
 //! claim = "the long-run risk is lowest near w = 1/φ"
-//! check = "argmin"            # argmin | argmin-theory | less | linear | grows | bounded | agrees | slope
+//! check = "argmin"            # argmin | argmin-theory | less | not-above | linear | increasing | grows | bounded | agrees | slope
 //! param = "schedule.w"
 //! expect = 0.618
 //! ```
@@ -21,11 +21,13 @@
 //! | `argmin` | `param`, `expect` or `against = "theory"`, `tolerance` (0) | `expect` (with `against = "theory"`: the value of `param` where the group's `<metric>_theory` is lowest) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
 //! | `argmin-theory` | `param`, `tolerance` (0) | in every group, the optimal weight of the cells' theory (`collapse theory`) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance) |
 //! | `less` | `than` (a selection), `z` (3) | the selected cell's metric is below the `than` cell's by more than `z` paired standard errors |
+//! | `not-above` | `than` (a selection), `z` (2) | at every iteration (or the given one) the selected cell's metric is not above the `than` cell's: paired difference ≤ z paired standard errors |
 //! | `linear` | `z` (4), `min_r2` (0.99) | in every selected cell the mean grows linearly in t ≥ 1: slope > z standard errors, R² ≥ min_r2 |
+//! | `increasing` | | in every selected cell the mean rises strictly from each iteration to the next |
 //! | `grows` | `z` (4) | in every selected cell the mean at the last iteration (or `iteration`) exceeds the mean at t = 0 by more than z standard errors |
 //! | `bounded` | `bound`, `relative` (false), `against` (`exact`) | in every selected cell the mean (with `against = "exact"`: the mean exact risk) stays ≤ bound at every iteration; with `relative = true` the bound is `bound` times the cell's own value at t = 0 |
 //! | `agrees` | `against` (`exact` or `theory`), `z` (4) | in every selected cell \|mean − exact or theory\| < z standard errors |
-//! | `slope` | `param`, `expect`, `tolerance` | the log–log least-squares slope of the mean against `param` is within tolerance of `expect`, in every group |
+//! | `slope` | `param`, `expect`, `tolerance` | the log–log least-squares slope of the mean against `param` (printed with its standard error, and beside the slope of the theory curve over the same cells) is within tolerance of `expect` |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,6 +50,10 @@ pub enum CheckKind {
     ArgminTheory,
     /// One cell's metric is smaller than another's, paired.
     Less,
+    /// One cell's metric is not above another's at any iteration, paired.
+    NotAbove,
+    /// The mean rises with the iteration.
+    Increasing,
     /// The metric grows linearly in the iteration.
     Linear,
     /// The metric ends higher than it starts.
@@ -158,7 +164,7 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
                 need(c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
             }
             CheckKind::ArgminTheory => need(c.param.is_some(), "param", "the swept parameter")?,
-            CheckKind::Less => need(c.than.is_some(), "than", "the cell compared against")?,
+            CheckKind::Less | CheckKind::NotAbove => need(c.than.is_some(), "than", "the cell compared against")?,
             CheckKind::Bounded => {
                 need(c.bound.is_some(), "bound", "the bound")?;
                 if !matches!(c.against.as_deref(), None | Some("exact")) {
@@ -174,7 +180,7 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
                     );
                 }
             }
-            CheckKind::Linear | CheckKind::Grows => {}
+            CheckKind::Linear | CheckKind::Grows | CheckKind::Increasing => {}
         }
     }
     Ok(report)
@@ -186,6 +192,8 @@ fn check_name(k: CheckKind) -> &'static str {
         CheckKind::ArgminTheory => "argmin-theory",
         CheckKind::Grows => "grows",
         CheckKind::Less => "less",
+        CheckKind::NotAbove => "not-above",
+        CheckKind::Increasing => "increasing",
         CheckKind::Linear => "linear",
         CheckKind::Bounded => "bounded",
         CheckKind::Agrees => "agrees",
@@ -232,9 +240,13 @@ fn column_values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
 }
 
 fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
-        _ => a == b,
+    match (a, b) {
+        // A boolean parameter beside nulls (a kind sweep) is a text column.
+        (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => *s == x.to_string(),
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+            _ => a == b,
+        },
     }
 }
 
@@ -433,6 +445,69 @@ fn evaluate_one(
                 format!("paired difference {:+.5} ± {se:.5} at t = {t} (z = {z:+.1}; needs < −{threshold})", acc.mean),
             ))
         }
+        CheckKind::NotAbove => {
+            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all)".into())) };
+            let than = c.than.clone().unwrap_or_default();
+            let other = series(summary, &metric, &than)?;
+            if cells.len() != 1 || other.len() != 1 {
+                return Ok(verdict(
+                    Some(false),
+                    format!("`where` selects {} cells and `than` {}; each must select one", cells.len(), other.len()),
+                ));
+            }
+            let (a, b) = (*cells.keys().next().unwrap_or(&0), *other.keys().next().unwrap_or(&0));
+            let (cell, rep, it, val) =
+                (f64s(runs, "cell")?, f64s(runs, "replicate")?, f64s(runs, "iteration")?, f64s(runs, &metric)?);
+            let mut by: BTreeMap<(i64, i64, i64), f64> = BTreeMap::new();
+            for i in 0..runs.height() {
+                if c.iteration.is_none_or(|t| it[i] as i64 == t) {
+                    by.insert((it[i] as i64, cell[i] as i64, rep[i] as i64), val[i]);
+                }
+            }
+            let mut diffs: BTreeMap<i64, collapse_core::results::Running> = BTreeMap::new();
+            for ((t, c0, r), v) in &by {
+                if *c0 == a
+                    && let Some(w) = by.get(&(*t, b, *r))
+                {
+                    diffs.entry(*t).or_default().push(v - w);
+                }
+            }
+            let threshold = c.z.unwrap_or(2.0);
+            let mut holds = !diffs.is_empty();
+            let (mut worst, mut lowest) = (f64::NEG_INFINITY, f64::INFINITY);
+            for acc in diffs.values() {
+                let se = acc.se().unwrap_or(0.0);
+                let scale = 1e-12 * acc.mean.abs().max(1e-300);
+                holds &= acc.mean <= threshold * se + scale;
+                let z = if se > 0.0 { acc.mean / se } else { 0.0 };
+                worst = worst.max(z);
+                lowest = lowest.min(z);
+            }
+            Ok(verdict(
+                Some(holds),
+                format!(
+                    "paired difference z from {lowest:+.1} to {worst:+.1} over {} iterations (needs ≤ {threshold} at each)",
+                    diffs.len()
+                ),
+            ))
+        }
+        CheckKind::Increasing => {
+            let mut holds = true;
+            let mut detail = String::new();
+            for (cell, s) in &cells {
+                let means: Vec<f64> = s.values().map(|v| v.0).collect();
+                let ok = means.len() >= 2 && means.windows(2).all(|w| w[1] > w[0]);
+                holds &= ok;
+                let (first, last) =
+                    (means.first().copied().unwrap_or(f64::NAN), means.last().copied().unwrap_or(f64::NAN));
+                let _ = write!(
+                    detail,
+                    "cell {cell}: {first:.4e} → {last:.4e}{}; ",
+                    if ok { "" } else { " (not increasing)" }
+                );
+            }
+            Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
+        }
         CheckKind::Linear => {
             let (zmin, r2min) = (c.z.unwrap_or(4.0), c.min_r2.unwrap_or(0.99));
             let mut holds = true;
@@ -500,16 +575,35 @@ fn evaluate_one(
                 .filter(|(a, b)| a.is_finite() && b.is_finite())
                 .collect();
             let (slope, se, _) = least_squares(&pts);
+            let theory: Vec<(f64, f64)> = cells
+                .iter()
+                .filter_map(|(cell, s)| Some((by_cell.get(cell)?.ln(), at(s)?.1.3.ln())))
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .collect();
+            let beside = if theory.len() == pts.len() && theory.len() >= 2 {
+                format!("; theory curve {:.3}", least_squares_slope(&theory))
+            } else {
+                String::new()
+            };
             let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
             Ok(verdict(
                 Some((slope - expect).abs() <= tol),
                 format!(
-                    "log–log slope against {param} {slope:.3} ± {se:.3} over {} points (expected {expect} ± {tol})",
+                    "log–log slope against {param} {slope:.3} ± {se:.3} over {} points{beside} (predicted rate {expect} ± {tol})",
                     pts.len()
                 ),
             ))
         }
     }
+}
+
+/// The least-squares slope of y on x (any number of points ≥ 2).
+fn least_squares_slope(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    sxy / sxx
 }
 
 /// Least squares y = a + b x: (b, se(b), R²).
@@ -538,6 +632,22 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 2.0 + 0.5 * i as f64)).collect();
         let (b, se, r2) = least_squares(&pts);
         assert!((b - 0.5).abs() < 1e-12 && se < 1e-10 && (r2 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn booleans_match_their_text_form() {
+        assert!(same(&Value::Bool(true), &Value::from("true")));
+        assert!(!same(&Value::from("false"), &Value::Bool(true)));
+        assert!(same(&Value::from(3200), &Value::from(3200.0)));
+    }
+
+    #[test]
+    fn not_above_needs_a_comparison_cell() {
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"not-above\"\n").unwrap();
+        let e = parse_report(Some(&t)).unwrap_err().to_string();
+        assert!(e.contains("report.claims[0].than"), "{e}");
+        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"increasing\"\n").unwrap();
+        assert_eq!(parse_report(Some(&t)).unwrap().claims[0].check, CheckKind::Increasing);
     }
 
     #[test]

@@ -149,7 +149,8 @@ pub fn compare(
     let mut cell_info: BTreeMap<i64, (String, f64)> = BTreeMap::new();
     let mut final_risk: BTreeMap<(i64, i64), f64> = BTreeMap::new();
     for i in 0..runs.height() {
-        if iters[i] != t || risk[i].is_nan() {
+        // Cells without the parameter (another kind of a kind sweep) are not compared.
+        if iters[i] != t || risk[i].is_nan() || values[i].is_nan() {
             continue;
         }
         final_risk.insert((cells[i], reps[i]), risk[i]);
@@ -271,6 +272,24 @@ pub fn render(c: &Comparison, param: &str) -> String {
             writeln!(s, "{prefix}argmin {param} = {best}; bootstrap 95% range [{lo}, {hi}]; wins: {}", top.join(", "));
     }
     s
+}
+
+/// The argmin along `param` at every iteration of the runs table, one block per
+/// iteration (e.g. the best downstream λ per generation of a chain).
+pub fn render_every_iteration(runs: &DataFrame, param: &str, metric: Option<&str>, bootstrap: usize) -> Result<String> {
+    let iters = runs.column("iteration").context("runs.parquet has no column `iteration`")?.i64()?.to_vec();
+    let mut ts: Vec<i64> = iters.into_iter().flatten().collect();
+    ts.sort_unstable();
+    ts.dedup();
+    let mut s = String::new();
+    for t in ts {
+        let c = compare(runs, param, metric, Some(t), bootstrap)?;
+        for Argmin { group, best, low, high, .. } in &c.argmin {
+            let prefix = if group.is_empty() { String::new() } else { format!("{group}: ") };
+            let _ = writeln!(s, "iteration {t}: {prefix}argmin {param} = {best}; bootstrap 95% range [{low}, {high}]");
+        }
+    }
+    Ok(s)
 }
 
 /// Load `runs.parquet` from a results directory.

@@ -191,8 +191,11 @@ enum Command {
         #[arg(long)]
         metric: Option<String>,
         /// Iteration to compare (default: the last).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "every_iteration")]
         iteration: Option<i64>,
+        /// Compare at every iteration (e.g. the argmin of λ per generation of a chain).
+        #[arg(long)]
+        every_iteration: bool,
         /// Bootstrap resamples for the argmin.
         #[arg(long, default_value_t = 2000)]
         bootstrap: usize,
@@ -318,8 +321,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             out!("{}", slurm::prepare(&s.to_toml()?, &s.name, &out, &opts)?);
             Ok(())
         }
-        Command::Compare { dir, param, metric, iteration, bootstrap } => {
+        Command::Compare { dir, param, metric, iteration, every_iteration, bootstrap } => {
             let runs = compare::load(&dir)?;
+            if every_iteration {
+                print!("{}", compare::render_every_iteration(&runs, &param, metric.as_deref(), bootstrap)?);
+                return Ok(());
+            }
             let c = compare::compare(&runs, &param, metric.as_deref(), iteration, bootstrap)?;
             out!("{}", compare::render(&c, &param));
             Ok(())

@@ -50,3 +50,19 @@ scenario!(
     "replace-vs-accumulate",
     "Replace, accumulate, accumulate-subsample at w = 0, n > p and n < p: linear growth vs the π²/6 bound"
 );
+scenario!(
+    "chain-linear",
+    "P2's chain, OLS generators and downstream: the test error grows linearly in the generations"
+);
+scenario!(
+    "chain-overparametrized",
+    "Min-norm generators with T0 < d: exponential collapse to the null risk, even without noise"
+);
+scenario!(
+    "scaling-law-crossover",
+    "Power-law Σ, tuned ridge: error vs T at the fast rate on clean data, the slow rate after 1 or 10 generations"
+);
+scenario!(
+    "adaptive-regularization",
+    "Chain with tuned downstream λ: λ grows with the generations and re-tuning beats the clean-data λ"
+);

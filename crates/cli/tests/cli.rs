@@ -430,6 +430,12 @@ fn list_describe_schema_validate() {
         "scenario/fresh-covariates-optimal-w",
         "scenario/partial-labels",
         "scenario/replace-vs-accumulate",
+        "protocol/generational-chain",
+        "estimator/tuned-ridge",
+        "scenario/chain-linear",
+        "scenario/chain-overparametrized",
+        "scenario/scaling-law-crossover",
+        "scenario/adaptive-regularization",
     ];
     let mut names = names;
     names.sort();

@@ -2,7 +2,7 @@ use collapse_core::faer::{Col, Mat};
 use collapse_core::schemars::JsonSchema;
 use collapse_core::serde::{Deserialize, Serialize};
 use collapse_core::spectral::linalg::{matvec, t_matvec, truncated_svd};
-use collapse_core::{BuildContext, CoreError, Estimator, FitInput, ParamError, Params, SpectralFilter};
+use collapse_core::{BuildContext, CoreError, Estimator, FitInput, ParamError, Params, SpectralFilter, Tuning};
 
 /// Fit β̂ = V diag(g) Uᵀy on the thin SVD of the (row-weighted) design, with the gains
 /// of `filter` (docs/estimators.md §1, §3).
@@ -213,6 +213,65 @@ impl Params for PcrParams {
     }
 }
 
+/// Ridge with a tuned penalty: the protocol picks λ per cell, and per iteration, as the
+/// argmin over λ ≥ 0 of its theory's predicted error for that cell (sizes, spectrum,
+/// signal, noise, iteration), as the `optimal` schedule does for the weight w
+/// (docs/chains.md §6). The estimator itself has no penalty: only a protocol that tunes
+/// (`generational-chain`) accepts it, and reports the λ it used as the metric `lambda`.
+///
+/// | parameter | default | range | meaning |
+/// |---|---|---|---|
+/// | `adaptive` | true | bool | re-tune at every iteration (true), or tune at t = 0 and keep that λ (false) |
+///
+/// Errors: a protocol that does not tune (`fresh-labels`, `fixed-labels`) rejects it when
+/// the scenario is resolved; a cell whose protocol has no theory for it.
+///
+/// Reference: Dohmatob, Feng, Kempe (2024), arXiv 2402.07712 (adaptive regularization).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(crate = "collapse_core::serde", deny_unknown_fields)]
+#[schemars(crate = "collapse_core::schemars")]
+pub struct TunedRidgeParams {
+    /// Re-tune λ at every iteration (true) or tune once at t = 0 and keep it (false).
+    #[serde(default = "tuned_default")]
+    pub adaptive: bool,
+}
+
+fn tuned_default() -> bool {
+    true
+}
+
+/// See [`TunedRidgeParams`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunedRidge {
+    /// Re-tune at every iteration.
+    pub adaptive: bool,
+}
+
+impl Estimator for TunedRidge {
+    fn fit(&self, _: &FitInput<'_>) -> Result<Col<f64>, CoreError> {
+        Err(CoreError::numerical("tuned-ridge", "has no penalty of its own; the protocol fits with the λ it tunes"))
+    }
+    fn tuned_penalty(&self) -> Option<Tuning> {
+        Some(if self.adaptive { Tuning::EveryIteration } else { Tuning::FirstIteration })
+    }
+}
+
+impl Params for TunedRidgeParams {
+    type Target = dyn Estimator;
+    fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Estimator>, ParamError> {
+        Ok(Box::new(TunedRidge { adaptive: self.adaptive }))
+    }
+    fn example() -> Self {
+        TunedRidgeParams { adaptive: true }
+    }
+}
+
+collapse_core::register!(
+    EstimatorPlugin,
+    TunedRidgeParams,
+    "tuned-ridge",
+    "Ridge whose λ the protocol tunes per cell and iteration (argmin of its theory)"
+);
 collapse_core::register!(
     EstimatorPlugin,
     RidgeParams,

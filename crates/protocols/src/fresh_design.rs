@@ -94,6 +94,7 @@ impl FreshDesign {
     pub fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
         let reg = LabelMixing::regression(cell)?;
         cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
+        crate::mixing::reject_tuned_penalty(cell)?;
         if self.drop_synthetic_only && self.mixed_rows(cell.n) == 0 {
             return Err(CoreError::config(
                 "protocol.pi",

@@ -11,6 +11,8 @@
 //!   fresh real labels mixed with synthetic labels on X_t.
 //! * `partial-labels` (docs/partial-labels.md): fresh covariates; only a fraction π of
 //!   the rows gets a real label.
+//! * `generational-chain` (docs/chains.md): P2's chain of generators, each fitted on the
+//!   previous one's labels, with a downstream model fitted on every generation's labels.
 //! * policies `replace`, `accumulate` and `accumulate-subsample` (docs/policies.md).
 //!
 //! Fixed-design protocols share [`mixing`]: the shared spectral recursion of the core for
@@ -19,6 +21,8 @@
 //! [`gram`] for the refits and [`fresh_theory`]); refits under an accumulating or
 //! subsampling policy keep a [`pool`].
 
+mod chain;
+pub mod chain_theory;
 mod fixed_labels;
 mod fresh_covariates;
 pub mod fresh_design;
@@ -32,6 +36,7 @@ pub mod pool;
 pub mod theory;
 mod weighted;
 
+pub use chain::*;
 pub use fixed_labels::*;
 pub use fresh_covariates::*;
 pub use fresh_labels::*;

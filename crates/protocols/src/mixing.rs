@@ -124,6 +124,7 @@ impl LabelMixing {
     pub fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
         let reg = Self::regression(cell)?;
         cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
+        reject_tuned_penalty(cell)?;
         if self.path == Path::Spectral
             && let Err(why) = Self::spectral_possible(cell)
         {
@@ -396,5 +397,17 @@ impl Trajectory for RefitTrajectory<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Protocols that do not tune a penalty from their theory refuse `tuned-ridge` (it has no
+/// penalty of its own, [`collapse_core::Estimator::tuned_penalty`]).
+pub(crate) fn reject_tuned_penalty(cell: &CellView<'_>) -> Result<(), CoreError> {
+    match cell.estimator.tuned_penalty() {
+        Some(_) => Err(CoreError::config(
+            "estimator.kind",
+            "`tuned-ridge` needs a protocol that tunes the penalty from its theory (generational-chain); use `ridge` with a penalty",
+        )),
+        None => Ok(()),
     }
 }

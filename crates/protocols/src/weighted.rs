@@ -170,6 +170,7 @@ impl Weighted {
 
 impl Protocol for Weighted {
     fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
+        crate::mixing::reject_tuned_penalty(cell)?;
         let sizes = self.sizes(cell.n);
         if sizes.synthetic > MAX_SYNTHETIC {
             return Err(CoreError::config(

@@ -7,15 +7,19 @@
 //!   functionals and Marchenko–Pastur closed forms (docs/asymptotics.md §2, §4).
 //! * [`limits`]: limiting and exact expected risks for min-norm and ridge under mixing, the
 //!   finite-`t` isotropic path, fresh covariates in closed form (docs/fresh-covariates.md §3, §5;
-//!   docs/partial-labels.md §3) and the generator chains of docs/asymptotics.md §7.3.
+//!   docs/partial-labels.md §3) and the generator chains of docs/asymptotics.md §7.3
+//!   and docs/chains.md §2–§3.
 //! * [`fresh`]: fresh covariates at every iteration, with all or a fraction of the rows
 //!   labelled by real data (docs/fresh-covariates.md, docs/partial-labels.md).
+//! * [`chain`]: generator chains with a ridge downstream model for any spectrum, the tuned
+//!   penalty and power-law rates (docs/chains.md).
 //! * [`optimal`]: the optimal ridge mixing weight `w*(λ)` (docs/asymptotics.md §4).
 //!
 //! Conventions: ridge `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, `γ = p/n`, risk `‖β̂ − β‖²_Σ` (no `+σ²`),
 //! `r² = ‖β‖²`, noise variance `σ²` (docs/README.md §2). The crate is pure `f64` arithmetic
 //! with no dependencies.
 
+pub mod chain;
 pub mod error;
 pub mod fresh;
 pub mod limits;
@@ -23,6 +27,9 @@ pub mod mixing;
 pub mod optimal;
 pub mod spectrum;
 
+pub use chain::{
+    ChainEquivalent, ChainTerms, PowerLawRates, chain_overparam_fixed_error, ols_generator_scale, power_law_rates,
+};
 pub use error::TheoryError;
 pub use fresh::{FreshRidge, FreshRows, FreshStep, fresh_exact_step, fresh_limit_step, fresh_stationary};
 pub use limits::{

@@ -1,4 +1,4 @@
-//! Limiting and exact expected risks (docs/fresh-labels.md §3, docs/asymptotics.md §4, docs/asymptotics.md §6, docs/fresh-covariates.md §3, docs/partial-labels.md §3, docs/asymptotics.md §7.3).
+//! Limiting and exact expected risks (docs/fresh-labels.md §3, docs/asymptotics.md §4, docs/asymptotics.md §6, docs/fresh-covariates.md §3, docs/partial-labels.md §3, docs/asymptotics.md §7, docs/chains.md §2–§4).
 //!
 //! Risks are excess prediction risks `‖β̂ − β‖²_Σ` (no `+σ²`), for ridge
 //! `β̂ = (XᵀX + nλI)^{-1}Xᵀy`, aspect ratio `γ = p/n`, `r² = ‖β‖²` and noise variance `σ²`.
@@ -551,7 +551,7 @@ fn isotropic_path_quadrature(gamma: f64, r2: f64, sigma2: f64, lambda: f64, weig
     signal.iter().zip(&noise).map(|(sg, nz)| r2 * ((ac_mass - sg) + atom) + gamma * nz).collect()
 }
 
-/// Exact expected downstream error after `generations` OLS generators (docs/asymptotics.md §7.3, P2):
+/// Exact expected downstream error after `generations` OLS generators (docs/chains.md §2, P2):
 /// `E_test = σ² d/(T − d − 1) + n σ0² d/(T0 − d − 1)`: linear growth in the number of
 /// generations `n`. Gaussian design, `Σ` arbitrary (the OLS variance does not depend on it).
 ///
@@ -582,7 +582,7 @@ pub fn chain_ols_error(
     Ok(clean + f64::from(generations) * generator_noise(d, t0, sigma0_2)?)
 }
 
-/// `σ0² d/(T0 − d − 1)`: the error one OLS generator adds (docs/asymptotics.md §7.3).
+/// `σ0² d/(T0 − d − 1)`: the error one OLS generator adds (docs/chains.md §2).
 fn generator_noise(d: usize, t0: usize, sigma0_2: f64) -> Result<f64, TheoryError> {
     if t0 < d + 2 {
         return Err(TheoryError::OutOfDomain { reason: "OLS generators require T0 >= d + 2" });
@@ -591,7 +591,7 @@ fn generator_noise(d: usize, t0: usize, sigma0_2: f64) -> Result<f64, TheoryErro
     Ok(sigma0_2 * df / (t0 as f64 - df - 1.0))
 }
 
-/// Parameters of P2's generator chain with a ridge downstream model (docs/asymptotics.md §7.3).
+/// Parameters of P2's generator chain with a ridge downstream model (docs/chains.md §4).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChainSetup {
     /// Dimension `d`.
@@ -627,7 +627,7 @@ impl ChainRisk {
     }
 }
 
-/// Isotropic ridge downstream error after `n` OLS generators (docs/asymptotics.md §7.3, closed form):
+/// Isotropic ridge downstream error after `n` OLS generators (docs/chains.md §4, closed form):
 /// with `φ = d/T` and `m, m'` the Marchenko–Pastur transforms at `−λ` with ratio `φ`,
 /// `E_test = r²λ²m' + σ²φ(m − λm') + nσ0² d/(T0−d−1) · (1 − 2λm + λ²m')`.
 ///
@@ -662,7 +662,7 @@ pub fn chain_ridge_isotropic(setup: &ChainSetup, lambda: f64) -> Result<ChainRis
 }
 
 /// Generator error with over-parametrised generators (`T0 < d`), fresh isotropic designs
-/// (docs/asymptotics.md §7.3): `E‖ŵ_n − w0‖² = (1 − ρ^n)[r² + σ0² T0/((d − T0 − 1)(1 − ρ))]`,
+/// (docs/chains.md §3): `E‖ŵ_n − w0‖² = (1 − ρ^n)[r² + σ0² T0/((d − T0 − 1)(1 − ρ))]`,
 /// `ρ = T0/d`. Even noiseless (`σ0 = 0`) the error tends exponentially fast to the null risk
 /// `r²`.
 ///
@@ -1059,7 +1059,7 @@ mod tests {
 
     #[test]
     fn chain_ols_values() -> Result<(), TheoryError> {
-        // docs/asymptotics.md §7.3: d = 100, T = T0 = 400, σ = σ0 = 1: (1 + n)·100/299.
+        // docs/chains.md §2: d = 100, T = T0 = 400, σ = σ0 = 1: (1 + n)·100/299.
         for (n, expected) in [(0, 0.334_448), (1, 0.668_896), (5, 2.006_689), (10, 3.678_930)] {
             let e = chain_ols_error(100, 400, 400, 1.0, 1.0, n)?;
             assert!((e - expected).abs() < 5e-7, "n = {n}: {e}");
@@ -1072,7 +1072,7 @@ mod tests {
 
     #[test]
     fn chain_ridge_values() -> Result<(), TheoryError> {
-        // docs/asymptotics.md §7.3: d = 200, T = 400, T0 = 600, r = σ = σ0 = 1, n = 3:
+        // docs/chains.md §4: d = 200, T = 400, T0 = 600, r = σ = σ0 = 1, n = 3:
         // λ = 1 → 0.794716 (clean 0.455214 + collapse 0.339502); λ = 0.1 → 1.713131.
         let setup = ChainSetup { d: 200, t_samples: 400, t0: 600, r2: 1.0, sigma2: 1.0, sigma0_2: 1.0, generations: 3 };
         let one = chain_ridge_isotropic(&setup, 1.0)?;
@@ -1081,7 +1081,7 @@ mod tests {
         assert!((one.total() - 0.794_716).abs() < 5e-7);
         let tenth = chain_ridge_isotropic(&setup, 0.1)?;
         assert!((tenth.total() - 1.713_131).abs() < 5e-7, "{tenth:?}");
-        // λ = 0 with φ < 1: the OLS result of docs/asymptotics.md §7.3 in the proportional limit
+        // λ = 0 with φ < 1: the OLS result of docs/chains.md §2 in the proportional limit
         // (σ²φ/(1−φ) = 1 for the clean part; the collapse term is exactly n σ0² d/(T0−d−1)).
         let zero = chain_ridge_isotropic(&setup, 0.0)?;
         assert_relative_eq!(zero.clean, 1.0, max_relative = 1e-14);
@@ -1095,7 +1095,7 @@ mod tests {
 
     #[test]
     fn chain_overparam_values() -> Result<(), TheoryError> {
-        // docs/asymptotics.md §7.3, d = 200, T0 = 100: σ0 = 0 → 1 − 2^{-n}; σ0 = 0.5: 0.7525, 1.3169.
+        // docs/chains.md §3, d = 200, T0 = 100: σ0 = 0 → 1 − 2^{-n}; σ0 = 0.5: 0.7525, 1.3169.
         for (n, e) in [(1, 0.5), (2, 0.75), (4, 0.9375)] {
             assert_relative_eq!(chain_overparam_error(200, 100, 1.0, 0.0, n)?, e, max_relative = 1e-14);
         }

@@ -516,7 +516,7 @@ pub fn stieltjes(h: &Spectrum, gamma: f64, x: f64) -> Result<f64, TheoryError> {
     Ok(zero_mass.max(0.0) / x + (k / x) * a)
 }
 
-/// `df₁/n = γ ∫ τ/(τ+κ) dH` (docs/asymptotics.md §4, docs/asymptotics.md §7.3).
+/// `df₁/n = γ ∫ τ/(τ+κ) dH` (docs/asymptotics.md §4, docs/chains.md §4).
 ///
 /// # Errors
 /// [`TheoryError::InvalidParameter`] unless `γ > 0` and `κ ≥ 0` are finite.
@@ -672,7 +672,7 @@ pub(crate) fn mp_mixed_resolvent(gamma: f64, a: f64, b: f64) -> f64 {
     if den > 0.0 { mp_psi(gamma, b) / den } else { f64::INFINITY }
 }
 
-/// `∫ s²/(s+x)² dF = 1 − 2x m + x² m'` (docs/asymptotics.md §7.3 collapse factor), as
+/// `∫ s²/(s+x)² dF = 1 − 2x m + x² m'` (docs/chains.md §4 collapse factor), as
 /// `(xψ)' = ψ(1 − x/√D) = ψ((1−γ)² + 2x(1+γ))/((√D + x)√D)`. At `x = 0` it is the mass of the
 /// non-zero eigenvalues, `min(1, 1/γ)`.
 pub(crate) fn mp_squared_filter(gamma: f64, x: f64) -> f64 {

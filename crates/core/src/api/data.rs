@@ -1,4 +1,5 @@
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -27,6 +28,7 @@ pub struct ReplicateData {
     design: OnceLock<Mat<f64>>,
     row_space: OnceLock<Result<RowSpace, CoreError>>,
     iteration: Mutex<IterationShare>,
+    shared: Mutex<HashMap<u64, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// The values the cells of a unit share at one iteration ([`ReplicateData::shared_at`]).
@@ -67,6 +69,7 @@ impl ReplicateData {
             design: OnceLock::new(),
             row_space: OnceLock::new(),
             iteration: Mutex::new(IterationShare::default()),
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -200,5 +203,39 @@ impl ReplicateData {
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// A value a protocol derives from this replicate and shares between the cells of the
+    /// design group (e.g. a second factorization, or a generator chain that does not
+    /// depend on the cell's estimator): computed by `init` the first time `key` is asked
+    /// for, then returned as is. Keys are the protocol's own (a content hash of what the
+    /// value depends on); a key reused for another type is a numerical error. Cells of a
+    /// unit run one after another, so `init` runs once per key.
+    pub fn shared<T: Any + Send + Sync>(
+        &self,
+        key: u64,
+        init: impl FnOnce() -> Result<T, CoreError>,
+    ) -> Result<Arc<T>, CoreError> {
+        let found = self
+            .shared
+            .lock()
+            .map_err(|_| CoreError::numerical("shared data", "a lock was poisoned"))?
+            .get(&key)
+            .cloned();
+        let value = match found {
+            Some(v) => v,
+            None => {
+                let v: Arc<dyn Any + Send + Sync> = Arc::new(init()?);
+                self.shared
+                    .lock()
+                    .map_err(|_| CoreError::numerical("shared data", "a lock was poisoned"))?
+                    .entry(key)
+                    .or_insert(v)
+                    .clone()
+            }
+        };
+        value
+            .downcast::<T>()
+            .map_err(|_| CoreError::numerical("shared data", format!("key {key:#x} holds another type")))
     }
 }

@@ -72,6 +72,22 @@ pub trait Estimator: Send + Sync + std::fmt::Debug {
     fn defers_to_family(&self) -> bool {
         false
     }
+
+    /// True for a ridge whose penalty the protocol chooses, per cell and iteration, as
+    /// the argmin of its theory's predicted error (`tuned-ridge`). Such an estimator has
+    /// no penalty of its own: a protocol that does not tune must reject it in `plan`.
+    fn tuned_penalty(&self) -> Option<Tuning> {
+        None
+    }
+}
+
+/// When a tuned penalty is chosen ([`Estimator::tuned_penalty`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tuning {
+    /// Re-tuned at every iteration.
+    EveryIteration,
+    /// Tuned at t = 0 and kept for every later iteration.
+    FirstIteration,
 }
 
 /// An estimator that is a spectral filter of the design: with the thin SVD

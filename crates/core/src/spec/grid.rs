@@ -216,6 +216,10 @@ fn split_params(
                 }
                 Some(items.clone())
             }
+            // A boolean parameter (a flag) swept over a list of values.
+            (Shape::Other, Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_boolean) => {
+                Some(items.clone())
+            }
             _ => None,
         };
         match sweep {

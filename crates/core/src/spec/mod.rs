@@ -13,7 +13,9 @@
 //! **Sweeps.** A numeric parameter may be given as a list (`w = [0.5, 0.618]`), a
 //! linear range (`w = { from = 0.1, to = 1.0, steps = 10 }`, both ends included) or a
 //! log range (`lambda = { logspace = [-3, 1], steps = 9 }`: 10^-3 … 10^1, exponents as
-//! in numpy's `logspace`). The scenario then runs the grid of all swept parameters; each
+//! in numpy's `logspace`); a text or boolean parameter as a list of values
+//! (`generator_design = ["fresh", "fixed"]`, `adaptive = [true, false]`). The scenario
+//! then runs the grid of all swept parameters; each
 //! grid point is a *cell*. A parameter that is itself a list (the `list` schedule's `w`,
 //! `spiked`'s `spikes`) is swept by giving a list of lists; a text parameter (a choice
 //! such as `synthetic_rows = ["keep", "drop"]`) by a list of strings.

@@ -48,10 +48,10 @@ pub fn scenario_schema() -> Result<Value, CoreError> {
                         {"$ref": "#/$defs/log_range"}
                     ]}),
                     Shape::Array => serde_json::json!({"anyOf": [original, {"type": "array", "items": original}]}),
-                    Shape::Text => {
+                    // Text and boolean parameters may be swept over a list of values.
+                    Shape::Text | Shape::Other => {
                         serde_json::json!({"anyOf": [original, {"type": "array", "items": original, "minItems": 1}]})
                     }
-                    Shape::Other => original,
                 };
             }
         }

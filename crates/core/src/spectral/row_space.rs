@@ -186,6 +186,16 @@ impl RowSpace {
         self.u.as_ref()
     }
 
+    /// The right singular vectors V (p × r) when the row space keeps them: a factorized
+    /// design with a general Σ (`SigmaForm::General`), before
+    /// [`Self::with_projected_covariance`].
+    pub fn v(&self) -> Option<&Mat<f64>> {
+        match &self.form {
+            RiskForm::Dense { v, .. } => Some(v),
+            _ => None,
+        }
+    }
+
     /// diag(VᵀΣV): the Σ-weight of each singular direction.
     pub fn m_diag(&self) -> &[f64] {
         &self.m_diag
