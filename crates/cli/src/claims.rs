@@ -18,8 +18,11 @@
 //!
 //! | check | fields | holds when |
 //! |---|---|---|
-//! | `argmin` | `param`, `expect`, `tolerance` (0) | `expect` lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
-//! | `less` | `than` (a selection), `z` (3) | the selected cell's metric is below the `than` cell's by more than `z` paired standard errors |
+//! | `argmin` | `param`, `expect`, `tolerance` (0), or `within = [lo, hi]` | `expect` lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), or that range lies within `[lo, hi]`, in every group of the other swept parameters |
+//! | `less` | `than` (a selection), `z` (3) | each selected cell's metric is below its `than` cell's by more than `z` paired standard errors (cells are paired by their other parameters) |
+//! | `at-most` | `than` (a selection), `z` (2) | each selected cell's metric is not above its `than` cell's: the paired difference is below `z` standard errors |
+//! | `near` | `expect`, `tolerance`, `column` (`<metric>_mean`) | in every selected cell the summary column (e.g. `w`, the weight used) is within tolerance of `expect` |
+//! | `theory-optimum` | `expect` and `tolerance`, or `within`; `lambda` | in every selected cell the theory's optimal constant weight (at ridge penalty `lambda` when given) is within tolerance of `expect`, or within `[lo, hi]` |
 //! | `linear` | `z` (4), `min_r2` (0.99) | in every selected cell the mean grows linearly in t ≥ 1: slope > z standard errors, R² ≥ min_r2 |
 //! | `bounded` | `bound` | in every selected cell the mean stays ≤ bound at every iteration |
 //! | `agrees` | `against` (`exact` or `theory`), `z` (4) | in every selected cell \|mean − exact or theory\| < z standard errors |
@@ -52,6 +55,12 @@ pub enum CheckKind {
     Agrees,
     /// A log–log slope against a parameter.
     Slope,
+    /// One cell's metric is not larger than another's, paired.
+    AtMost,
+    /// A summary column is near a value.
+    Near,
+    /// The theory's optimal weight is near a value or in a range.
+    TheoryOptimum,
 }
 
 /// One claim of a scenario's `[report]`.
@@ -95,25 +104,54 @@ pub struct Claim {
     /// `agrees`: `exact` or `theory`.
     #[serde(default)]
     pub against: Option<String>,
+    /// `argmin`, `theory-optimum`: the range the value must lie in.
+    #[serde(default)]
+    pub within: Option<[f64; 2]>,
+    /// `near`: the summary column (default `<metric>_mean`).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// `theory-optimum`: the ridge penalty at which the theory is evaluated.
+    #[serde(default)]
+    pub lambda: Option<f64>,
 }
 
-/// A scenario's `[report]` table: claims, and figures (drawn by `collapse plot`).
+/// A scenario's `[report]` table: the papers it reproduces, claims, and figures (drawn
+/// by `collapse plot`, schema in [`crate::plot::spec`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
+    /// The papers whose claims the scenario reproduces (`p1`, `p2`, `p3` or an alias; see
+    /// `collapse reproduce`); normalised to the paper ids by [`parse_report`].
+    #[serde(default)]
+    pub papers: Vec<String>,
+    /// One paper, the same as `papers = [paper]`.
+    #[serde(default)]
+    pub paper: Option<String>,
     /// Claims checked after a run.
     #[serde(default)]
     pub claims: Vec<Claim>,
     /// Figure specifications.
     #[serde(default)]
-    pub figures: Vec<Value>,
+    pub figures: Vec<crate::plot::spec::FigureSpec>,
 }
 
 /// Parse and check a scenario's `[report]` table; errors name the field.
 pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
     let Some(table) = table else { return Ok(Report::default()) };
     let value = serde_json::to_value(table).context("report")?;
-    let report: Report = collapse_core::registry::deserialize_strict(&value).map_err(|e| e.in_section("report"))?;
+    let mut report: Report = collapse_core::registry::deserialize_strict(&value).map_err(|e| e.in_section("report"))?;
+    let mut papers = Vec::new();
+    let named = report.papers.iter().enumerate().map(|(k, p)| (format!("report.papers[{k}]"), p));
+    for (field, name) in named.chain(report.paper.iter().map(|p| ("report.paper".to_string(), p))) {
+        let paper = crate::reproduce::paper(name).ok_or_else(|| {
+            collapse_core::CoreError::config(field, format!("unknown paper `{name}`; {}", crate::reproduce::known_papers()))
+        })?;
+        if !papers.contains(&paper.id.to_string()) {
+            papers.push(paper.id.to_string());
+        }
+    }
+    report.papers = papers;
+    report.paper = None;
     for (k, c) in report.claims.iter().enumerate() {
         let field = |f: &str| format!("report.claims[{k}].{f}");
         let need = |present: bool, f: &str, why: &str| -> Result<()> {
@@ -126,8 +164,17 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
         match c.check {
             CheckKind::Argmin => {
                 need(c.param.is_some(), "param", "the swept parameter")?;
-                need(c.expect.is_some(), "expect", "the expected argmin")?;
+                need(c.expect.is_some() || c.within.is_some(), "expect", "the expected argmin (or `within`)")?;
             }
+            CheckKind::TheoryOptimum => {
+                need(c.expect.is_some() || c.within.is_some(), "expect", "the expected optimum (or `within`)")?;
+                need(c.expect.is_none() || c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
+            }
+            CheckKind::Near => {
+                need(c.expect.is_some(), "expect", "the expected value")?;
+                need(c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
+            }
+            CheckKind::AtMost => need(c.than.is_some(), "than", "the cell compared against")?,
             CheckKind::Slope => {
                 need(c.param.is_some(), "param", "the parameter on the x axis")?;
                 need(c.expect.is_some(), "expect", "the expected slope")?;
@@ -142,6 +189,11 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             }
             CheckKind::Linear => {}
         }
+        if let Some([lo, hi]) = c.within
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(collapse_core::CoreError::config(field("within"), format!("must be [lo, hi] with lo ≤ hi, got [{lo}, {hi}]")).into());
+        }
     }
     Ok(report)
 }
@@ -154,6 +206,9 @@ fn check_name(k: CheckKind) -> &'static str {
         CheckKind::Bounded => "bounded",
         CheckKind::Agrees => "agrees",
         CheckKind::Slope => "slope",
+        CheckKind::AtMost => "at-most",
+        CheckKind::Near => "near",
+        CheckKind::TheoryOptimum => "theory-optimum",
     }
 }
 
@@ -196,6 +251,9 @@ fn column_values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
 }
 
 fn same(a: &Value, b: &Value) -> bool {
+    if let Value::Array(any) = b {
+        return any.iter().any(|w| same(a, w));
+    }
     match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
         _ => a == b,
@@ -247,10 +305,17 @@ pub fn evaluate(dir: &Path, report: &Report, metrics: &[String]) -> Result<Vec<V
     let summary = crate::output::read_parquet(&dir.join("summary.parquet"))?;
     let runs_path = dir.join("runs.parquet");
     let runs = if runs_path.is_file() { Some(compare::load(dir)?) } else { None };
-    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics)).collect()
+    let scenario = dir.join("scenario.toml");
+    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics, &scenario)).collect()
 }
 
-fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metrics: &[String]) -> Result<Verdict> {
+fn evaluate_one(
+    c: &Claim,
+    summary: &DataFrame,
+    runs: Option<&DataFrame>,
+    metrics: &[String],
+    scenario: &Path,
+) -> Result<Verdict> {
     let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
     let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
     let cells = series(summary, &metric, &c.selection)?;
@@ -275,12 +340,282 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
             let mut holds = !cmp.argmin.is_empty();
             let mut detail = String::new();
             for a in &cmp.argmin {
-                let ok = expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12;
+                let ok = match c.within {
+                    Some([lo, hi]) => a.low >= lo - 1e-12 && a.high <= hi + 1e-12,
+                    None => expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12,
+                };
                 holds &= ok;
                 let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
-                let _ = write!(detail, "{group}argmin {param} = {} [{}, {}]; ", a.best, a.low, a.high);
+                let _ = write!(detail, "{group}{} [{}, {}]; ", short(a.best), short(a.low), short(a.high));
             }
-            let _ = write!(detail, "expected {expect}{}", if tol > 0.0 { format!(" ± {tol}") } else { String::new() });
+            match c.within {
+                Some([lo, hi]) => {
+                    let _ = write!(detail, "argmin of {param} (paired bootstrap 95% range) must lie in [{lo}, {hi}]");
+                }
+                None => {
+                    let _ = write!(
+                        detail,
+                        "argmin of {param} (paired bootstrap 95% range), expected {expect}{}",
+                        if tol > 0.0 { format!(" ± {tol}") } else { String::new() }
+                    );
+                }
+            }
+            Ok(verdict(Some(holds), detail))
+        }
+        CheckKind::Less | CheckKind::AtMost => {
+            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let than = c.than.clone().unwrap_or_default();
+            let pairs = pair_cells(summary, &c.selection, &than)?;
+            if pairs.is_empty() {
+                return Ok(verdict(Some(false), "no cell of `where` has a partner in `than`".into()));
+            }
+            let t = match c.iteration {
+                Some(t) => t,
+                None => *cells.values().next().and_then(|s| s.keys().next_back()).unwrap_or(&0),
+            };
+            let (cell, rep, it, val) =
+                (f64s(runs, "cell")?, f64s(runs, "replicate")?, f64s(runs, "iteration")?, f64s(runs, &metric)?);
+            let mut by: BTreeMap<(i64, i64), f64> = BTreeMap::new();
+            for i in 0..runs.height() {
+                if it[i] as i64 == t {
+                    by.insert((cell[i] as i64, rep[i] as i64), val[i]);
+                }
+            }
+            let strict = c.check == CheckKind::Less;
+            let threshold = c.z.unwrap_or(if strict { 3.0 } else { 2.0 });
+            let mut holds = true;
+            let mut worst = (f64::NEG_INFINITY, 0.0, 0.0);
+            let mut parts = Vec::new();
+            for (a, b, label) in &pairs {
+                let mut acc = collapse_core::results::Running::default();
+                for ((c0, r), v) in &by {
+                    if c0 == a
+                        && let Some(w) = by.get(&(*b, *r))
+                    {
+                        acc.push(v - w);
+                    }
+                }
+                let se = acc.se().unwrap_or(f64::NAN);
+                let z = acc.mean / se;
+                let ok = if strict { z < -threshold } else { z < threshold };
+                holds &= ok;
+                if z > worst.0 || worst.0.is_nan() {
+                    worst = (z, acc.mean, se);
+                }
+                let prefix = if label.is_empty() { String::new() } else { format!("{label}: ") };
+                parts.push(format!("{prefix}{:+.5} ± {se:.5} (z = {z:+.1})", acc.mean));
+            }
+            let need = if strict { format!("z < −{threshold}") } else { format!("z < {threshold}") };
+            let detail = if parts.len() <= 4 {
+                format!("paired difference at t = {t}: {}; needs {need}", parts.join("; "))
+            } else {
+                format!(
+                    "{} pairs at t = {t}; largest paired difference {:+.5} ± {:.5} (z = {:+.1}); needs {need} in each",
+                    parts.len(),
+                    worst.1,
+                    worst.2,
+                    worst.0
+                )
+            };
+            Ok(verdict(Some(holds), detail))
+        }
+        CheckKind::Near => {
+            let column = c.column.clone().unwrap_or_else(|| format!("{metric}_mean"));
+            let keep = select(summary, &c.selection)?;
+            let values =
+                f64s(summary, &column).map_err(|_| crate::UserError::new(format!("report: `{column}` is not a column of summary.parquet")))?;
+            let (cell, it) = (f64s(summary, "cell")?, f64s(summary, "iteration")?);
+            let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
+            let mut worst: Option<f64> = None;
+            for (cell_id, s) in &cells {
+                let Some((t, _)) = at(s) else { continue };
+                for i in (0..summary.height()).filter(|&i| keep[i] && cell[i] as i64 == *cell_id && it[i] as i64 == t) {
+                    let v = values[i];
+                    if worst.is_none_or(|w| (v - expect).abs() > (w - expect).abs() || v.is_nan()) {
+                        worst = Some(v);
+                    }
+                }
+            }
+            let Some(w) = worst else { return Ok(verdict(Some(false), format!("no value of `{column}` selected"))) };
+            Ok(verdict(
+                Some((w - expect).abs() <= tol),
+                format!("{column} = {} in {} cells (farthest from {expect}; tolerance {tol})", short(w), cells.len()),
+            ))
+        }
+        CheckKind::TheoryOptimum => theory_optimum(c, scenario),
+        CheckKind::Linear => {}
+        }
+        if let Some([lo, hi]) = c.within
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(collapse_core::CoreError::config(field("within"), format!("must be [lo, hi] with lo ≤ hi, got [{lo}, {hi}]")).into());
+        }
+    }
+    Ok(report)
+}
+
+fn check_name(k: CheckKind) -> &'static str {
+    match k {
+        CheckKind::Argmin => "argmin",
+        CheckKind::Less => "less",
+        CheckKind::Linear => "linear",
+        CheckKind::Bounded => "bounded",
+        CheckKind::Agrees => "agrees",
+        CheckKind::Slope => "slope",
+        CheckKind::AtMost => "at-most",
+        CheckKind::Near => "near",
+        CheckKind::TheoryOptimum => "theory-optimum",
+    }
+}
+
+/// The outcome of one claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The claim's sentence.
+    pub claim: String,
+    /// Whether it holds (None: could not be checked, e.g. no runs table).
+    pub holds: Option<bool>,
+    /// The numbers behind it.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mark = match self.holds {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "not checked",
+        };
+        write!(f, "{}: {mark}, {}", self.claim, self.detail)
+    }
+}
+
+/// Text columns (categorical or not) as strings, numbers as f64.
+fn column_values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
+    let c = df.column(name).with_context(|| format!("no column `{name}`"))?;
+    if c.dtype().is_numeric() {
+        let f = c.cast(&DataType::Float64)?;
+        Ok(f.f64()?.to_vec().into_iter().map(|x| x.map(Value::from).unwrap_or(Value::Null)).collect())
+    } else if c.dtype() == &DataType::Boolean {
+        let b = c.bool()?;
+        Ok((0..b.len()).map(|i| b.get(i).map(Value::from).unwrap_or(Value::Null)).collect())
+    } else {
+        let s = c.cast(&DataType::String)?;
+        let s = s.str()?;
+        Ok((0..s.len()).map(|i| s.get(i).map(Value::from).unwrap_or(Value::Null)).collect())
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    if let Value::Array(any) = b {
+        return any.iter().any(|w| same(a, w));
+    }
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    }
+}
+
+/// The rows of `df` whose parameter columns match `selection`.
+fn select(df: &DataFrame, selection: &BTreeMap<String, Value>) -> Result<Vec<bool>> {
+    let mut keep = vec![true; df.height()];
+    for (column, wanted) in selection {
+        let values = column_values(df, column)
+            .map_err(|_| crate::UserError::new(format!("report: `where` names `{column}`, which is not a column")))?;
+        for (k, v) in keep.iter_mut().zip(values) {
+            *k &= same(&v, wanted);
+        }
+    }
+    Ok(keep)
+}
+
+fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let c = df.column(name).with_context(|| format!("no column `{name}`"))?.cast(&DataType::Float64)?;
+    Ok(c.f64()?.to_vec().into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+/// Per selected cell: (cell, iteration → (mean, se, exact, theory)).
+type CellSeries = BTreeMap<i64, BTreeMap<i64, (f64, f64, f64, f64)>>;
+
+fn series(summary: &DataFrame, metric: &str, selection: &BTreeMap<String, Value>) -> Result<CellSeries> {
+    let keep = select(summary, selection)?;
+    let cell = f64s(summary, "cell")?;
+    let t = f64s(summary, "iteration")?;
+    let mean = f64s(summary, &format!("{metric}_mean"))?;
+    let se = f64s(summary, &format!("{metric}_se"))?;
+    let nan = vec![f64::NAN; summary.height()];
+    let exact = f64s(summary, &format!("{metric}_exact_mean")).unwrap_or_else(|_| nan.clone());
+    let theory = f64s(summary, &format!("{metric}_theory")).unwrap_or(nan);
+    let mut out: CellSeries = BTreeMap::new();
+    for i in (0..summary.height()).filter(|&i| keep[i]) {
+        out.entry(cell[i] as i64).or_default().insert(t[i] as i64, (mean[i], se[i], exact[i], theory[i]));
+    }
+    Ok(out)
+}
+
+/// Evaluate the claims of a finished run in `dir`.
+pub fn evaluate(dir: &Path, report: &Report, metrics: &[String]) -> Result<Vec<Verdict>> {
+    if report.claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let summary = crate::output::read_parquet(&dir.join("summary.parquet"))?;
+    let runs_path = dir.join("runs.parquet");
+    let runs = if runs_path.is_file() { Some(compare::load(dir)?) } else { None };
+    let scenario = dir.join("scenario.toml");
+    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics, &scenario)).collect()
+}
+
+fn evaluate_one(
+    c: &Claim,
+    summary: &DataFrame,
+    runs: Option<&DataFrame>,
+    metrics: &[String],
+    scenario: &Path,
+) -> Result<Verdict> {
+    let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
+    let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
+    let cells = series(summary, &metric, &c.selection)?;
+    if cells.is_empty() {
+        return Ok(verdict(Some(false), "no cell matches `where`".into()));
+    }
+    let at = |s: &BTreeMap<i64, (f64, f64, f64, f64)>| -> Option<(i64, (f64, f64, f64, f64))> {
+        match c.iteration {
+            Some(t) => s.get(&t).map(|v| (t, *v)),
+            None => s.iter().next_back().map(|(t, v)| (*t, *v)),
+        }
+    };
+    match c.check {
+        CheckKind::Argmin => {
+            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let param = c.param.as_deref().unwrap_or_default();
+            let keep = select(runs, &c.selection)?;
+            let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
+            let rows = runs.filter(&mask)?;
+            let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
+            let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
+            let mut holds = !cmp.argmin.is_empty();
+            let mut detail = String::new();
+            for a in &cmp.argmin {
+                let ok = match c.within {
+                    Some([lo, hi]) => a.low >= lo - 1e-12 && a.high <= hi + 1e-12,
+                    None => expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12,
+                };
+                holds &= ok;
+                let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
+                let _ = write!(detail, "{group}{} [{}, {}]; ", short(a.best), short(a.low), short(a.high));
+            }
+            match c.within {
+                Some([lo, hi]) => {
+                    let _ = write!(detail, "argmin of {param} (paired bootstrap 95% range) must lie in [{lo}, {hi}]");
+                }
+                None => {
+                    let _ = write!(
+                        detail,
+                        "argmin of {param} (paired bootstrap 95% range), expected {expect}{}",
+                        if tol > 0.0 { format!(" ± {tol}") } else { String::new() }
+                    );
+                }
+            }
             Ok(verdict(Some(holds), detail))
         }
         CheckKind::Less => {
@@ -380,6 +715,103 @@ fn evaluate_one(c: &Claim, summary: &DataFrame, runs: Option<&DataFrame>, metric
             ))
         }
     }
+}
+
+/// A number for a verdict: at most 4 decimals, no trailing zeros.
+fn short(x: f64) -> String {
+    crate::plot::data::format_number(x)
+}
+
+/// Cells selected by `selection`, each paired with the cell selected by `than` that has
+/// the same values of every other parameter column: (cell, partner, label).
+fn pair_cells(
+    summary: &DataFrame,
+    selection: &BTreeMap<String, Value>,
+    than: &BTreeMap<String, Value>,
+) -> Result<Vec<(i64, i64, String)>> {
+    let (a, b) = (select(summary, selection)?, select(summary, than)?);
+    let cell = f64s(summary, "cell")?;
+    let names: Vec<String> = summary
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|n| compare::is_parameter_column(n) && !selection.contains_key(n) && !than.contains_key(n))
+        .collect();
+    let columns: Vec<Vec<Value>> = names.iter().map(|n| column_values(summary, n)).collect::<Result<_>>()?;
+    let varying: Vec<usize> = (0..names.len())
+        .filter(|&j| columns[j].iter().any(|v| v != &columns[j][0]))
+        .collect();
+    let key = |i: usize| -> String {
+        varying.iter().map(|&j| format!("{}={}", names[j], columns[j][i])).collect::<Vec<_>>().join(", ")
+    };
+    let mut partners: BTreeMap<String, i64> = BTreeMap::new();
+    for i in (0..summary.height()).filter(|&i| b[i]) {
+        partners.insert(key(i), cell[i] as i64);
+    }
+    let mut out: Vec<(i64, i64, String)> = Vec::new();
+    for i in (0..summary.height()).filter(|&i| a[i]) {
+        let k = key(i);
+        if let Some(&p) = partners.get(&k)
+            && !out.iter().any(|(c, ..)| *c == cell[i] as i64)
+            && p != cell[i] as i64
+        {
+            out.push((cell[i] as i64, p, k));
+        }
+    }
+    Ok(out)
+}
+
+/// `theory-optimum`: the optimal constant weight of each selected cell's theory.
+fn theory_optimum(c: &Claim, scenario: &Path) -> Result<Verdict> {
+    let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
+    let Some(path) = scenario.to_str().filter(|_| scenario.is_file()) else {
+        return Ok(verdict(None, "needs the run's scenario.toml".into()));
+    };
+    let s = crate::load_scenario(path, &[])?;
+    let mut values = Vec::new();
+    let mut reasons = std::collections::BTreeSet::new();
+    for cell in &s.cells {
+        let selected = c.selection.iter().all(|(column, wanted)| {
+            let v = cell.column(column).map(|p| match p {
+                collapse_core::spec::ParamValue::Int(i) => Value::from(*i),
+                collapse_core::spec::ParamValue::Float(x) => Value::from(*x),
+                collapse_core::spec::ParamValue::Bool(b) => Value::from(*b),
+                collapse_core::spec::ParamValue::Str(t) => Value::from(t.clone()),
+                collapse_core::spec::ParamValue::Null => Value::Null,
+            });
+            v.is_some_and(|v| same(&v, wanted))
+        });
+        if !selected {
+            continue;
+        }
+        let theory = cell.plugins.protocol.theory(&cell.view());
+        let optimum = theory.and_then(|t| match c.lambda {
+            Some(l) => t.at_penalty(l)?.optimal_weight(),
+            None => t.optimal_weight(),
+        });
+        match optimum {
+            Ok((w, _)) => values.push(w),
+            Err(e) => {
+                reasons.insert(e.0);
+            }
+        }
+    }
+    if values.is_empty() {
+        let why: Vec<String> = reasons.into_iter().collect();
+        return Ok(verdict(Some(false), format!("no selected cell has a theory optimum ({})", why.join("; "))));
+    }
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let at = c.lambda.map(|l| format!(" at λ = {l}")).unwrap_or_default();
+    let range = if hi - lo < 5e-5 { short(lo) } else { format!("{} to {}", short(lo), short(hi)) };
+    let (holds, need) = match (c.within, c.expect) {
+        (Some([a, b]), _) => (lo >= a && hi <= b, format!("in [{a}, {b}]")),
+        (None, Some(e)) => {
+            let tol = c.tolerance.unwrap_or(0.0);
+            ((lo - e).abs() <= tol && (hi - e).abs() <= tol, format!("expected {e} ± {tol}"))
+        }
+        (None, None) => (false, "nothing to compare with".into()),
+    };
+    Ok(verdict(Some(holds), format!("theory w*{at} = {range} over {} cells; {need}", values.len())))
 }
 
 /// Least squares y = a + b x: (b, se(b), R²).

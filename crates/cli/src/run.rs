@@ -75,8 +75,23 @@ pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScen
         Some(hint) => anyhow::Error::from(UserError::new(hint)),
         None => anyhow::Error::from(e),
     })?;
-    crate::claims::parse_report(scenario.report.as_ref())?;
+    let report = crate::claims::parse_report(scenario.report.as_ref())?;
+    crate::plot::spec::check(&report.figures, &known_columns(&scenario))?;
     Ok(scenario)
+}
+
+/// The columns a scenario's results will have, for checking its figures.
+fn known_columns(s: &ResolvedScenario) -> crate::plot::spec::KnownColumns {
+    let kinds = results::param_kinds(s);
+    crate::plot::spec::KnownColumns {
+        params: kinds.iter().map(|(n, _)| n.clone()).collect(),
+        numeric: kinds
+            .iter()
+            .filter(|(_, k)| matches!(k, results::ParamKind::Int | results::ParamKind::Float))
+            .map(|(n, _)| n.clone())
+            .collect(),
+        metrics: s.metric_names().into_iter().map(|(m, _)| m).collect(),
+    }
 }
 
 /// `collapse validate`: resolve and print the grid.
@@ -139,16 +154,60 @@ fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<TheoryPath, NoTheory>>
     json!(reasons)
 }
 
-/// `collapse run`: simulate, streaming every finished unit to the writer, then write the
-/// runs table from the spill, the summary, the resolved scenario and the manifest, and
-/// rename them all into place.
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Where the files are.
+    pub out_dir: PathBuf,
+    /// The final-iteration table and the best weight, as printed.
+    pub table: String,
+    /// The verdicts of the scenario's claims.
+    pub verdicts: Vec<crate::claims::Verdict>,
+    /// Grid cells.
+    pub cells: usize,
+    /// Replicates per cell.
+    pub replicates: usize,
+    /// The closing "wrote …" line.
+    pub wrote: String,
+}
+
+/// `collapse run`: run, print the table, the claims' verdicts and what was written, and
+/// with `report` write `report.html` (and the figures) into the output directory.
 pub fn run_scenario(
     name_or_file: &str,
     sets: &[String],
     out: Option<&Path>,
     threads: usize,
     quiet: bool,
+    report: bool,
 ) -> Result<()> {
+    let outcome = execute(name_or_file, sets, out, threads, quiet)?;
+    println!("{}", outcome.table);
+    if !outcome.verdicts.is_empty() {
+        println!("claims:");
+        for v in &outcome.verdicts {
+            println!("  {v}");
+        }
+    }
+    println!("{}", outcome.wrote);
+    if report {
+        let formats = [crate::plot::Format::Svg, crate::plot::Format::Png];
+        crate::html::scenario_report(&outcome.out_dir, &formats)?;
+        println!("wrote {}", outcome.out_dir.join("report.html").display());
+    }
+    Ok(())
+}
+
+/// Simulate, streaming every finished unit to the writer, then write the runs table from
+/// the spill, the summary, the resolved scenario and the manifest, rename them all into
+/// place, and check the scenario's claims.
+pub fn execute(
+    name_or_file: &str,
+    sets: &[String],
+    out: Option<&Path>,
+    threads: usize,
+    quiet: bool,
+) -> Result<RunOutcome> {
     let s = load_scenario(name_or_file, sets)?;
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     output::check_writable(&out_dir)?;
@@ -200,25 +259,20 @@ pub fn run_scenario(
     staging.text("manifest.json", &(serde_json::to_string_pretty(&manifest)? + "\n"))?;
     staging.commit().context("writing results")?;
     let total = started.elapsed().as_secs_f64();
-    println!("{}", report::final_table(&s, &summary, &theory));
+    let mut table = report::final_table(&s, &summary, &theory);
     if let Some(best) = report::best_w(&s, &summary) {
-        print!("{best}");
+        table.push('\n');
+        table.push_str(best.trim_end());
     }
     let claims = crate::claims::parse_report(s.report.as_ref())?;
     let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
     let verdicts = crate::claims::evaluate(&out_dir, &claims, &metrics)?;
-    if !verdicts.is_empty() {
-        println!("claims:");
-        for v in &verdicts {
-            println!("  {v}");
-        }
-    }
-    println!(
+    let wrote = format!(
         "wrote {} ({rows} runs rows, {} summary rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
         out_dir.display(),
         summary_table.rows(),
         total - simulation,
         stats.threads
     );
-    Ok(())
+    Ok(RunOutcome { out_dir, table, verdicts, cells: s.cells.len(), replicates: s.replicates, wrote })
 }
