@@ -87,7 +87,7 @@ pub fn quick_replicates(full: usize) -> usize {
 /// The registered scenarios that name `paper`, by name.
 pub fn scenarios_of(paper: &Paper) -> Result<Vec<&'static collapse_core::ScenarioPlugin>> {
     let mut out = Vec::new();
-    for s in collapse_core::registry::scenarios() {
+    for s in collapse_core::registry::scenarios()? {
         let table = collapse_core::spec::parse(s.toml, s.name)?;
         let report = crate::claims::parse_report(table.get("report"))?;
         if report.papers.iter().any(|p| p == paper.id) {

@@ -7,7 +7,8 @@
 //! has one colour; the legend below the panels lists the series and the three marks.
 
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::{DefaultFormatting, Ranged, ValueFormatter};
+use plotters::coord::ranged1d::{Ranged, ValueFormatter};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::prelude::*;
 
 use super::data::format_number;
@@ -51,15 +52,16 @@ fn text_width(text: &str, size: f64) -> i32 {
 
 /// Legend entries: (kind, label) with kind 0 = series colour k, 1 = mean, 2 = exact, 3 = theory.
 fn legend_entries(f: &Figure) -> Vec<(i32, usize, String)> {
-    let mut out = vec![(1, 0, "simulation mean ± 2 SE".to_string())];
+    let mut out = Vec::new();
+    if f.legend.len() > 1 || f.legend.first().is_some_and(|l| !l.is_empty()) {
+        out.extend(f.legend.iter().enumerate().map(|(k, l)| (0, k, l.clone())));
+    }
+    out.push((1, 0, "simulation mean ± 2 SE".to_string()));
     if f.has_exact {
         out.push((2, 0, "exact conditional mean".to_string()));
     }
     if f.has_theory {
         out.push((3, 0, if f.dense_theory { "theory".to_string() } else { "theory (through the grid)".to_string() }));
-    }
-    if f.legend.len() > 1 || f.legend.first().is_some_and(|l| !l.is_empty()) {
-        out.extend(f.legend.iter().enumerate().map(|(k, l)| (0, k, l.clone())));
     }
     out
 }
@@ -121,7 +123,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &Figure) -> DrawRe
     top.draw(&Text::new(
         f.title.clone(),
         (width as i32 / 2, 12),
-        ("sans-serif", TITLE_SIZE).into_font().color(&BLACK).pos(text::Pos::new(text::HPos::Center, text::VPos::Top)),
+        ("sans-serif", TITLE_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top)),
     ))?;
     let n = f.panels.len().max(1);
     let cols = match n {
@@ -148,7 +150,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &Figure) -> DrawRe
         legend.draw(&Text::new(
             label.clone(),
             (x + 34, y),
-            ("sans-serif", LEGEND_SIZE).into_font().color(&BLACK).pos(text::Pos::new(text::HPos::Left, text::VPos::Center)),
+            ("sans-serif", LEGEND_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
         ))?;
     }
     Ok(())
@@ -205,8 +207,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, f: &Figure, pan
 fn fill<DB, X, Y>(mut chart: ChartContext<'_, DB, Cartesian2d<X, Y>>, f: &Figure, panel: &Panel) -> DrawResult<DB>
 where
     DB: DrawingBackend,
-    X: Ranged<ValueType = f64, FormatOption = DefaultFormatting> + ValueFormatter<f64>,
-    Y: Ranged<ValueType = f64, FormatOption = DefaultFormatting> + ValueFormatter<f64>,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let tick = |v: &f64| format_number(significant(*v));
     chart

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::data::{Level, SummaryData, format_number};
+use super::data::{Level, SummaryData};
 use super::labels;
 use super::spec::{Columns, FigureSpec};
 use super::theory::DenseTheory;
@@ -219,7 +219,8 @@ pub fn build(spec: &FigureSpec, index: usize, data: &SummaryData, theory: Option
             entry.1.push((x, predicted[i]));
         }
     }
-    let mut dense_theory = false;
+    // Against the iteration every t is a grid point: the theory line is complete.
+    let mut dense_theory = by_iteration;
     if spec.theory
         && !by_iteration
         && let Some(model) = theory
@@ -399,8 +400,3 @@ pub fn defaults(data: &SummaryData) -> Vec<FigureSpec> {
 pub const MAX_SERIES: usize = 8;
 /// Most panels in one default figure.
 pub const MAX_PANELS: usize = 12;
-
-/// Format a number for a figure note.
-pub fn short(x: f64) -> String {
-    format_number(x)
-}
