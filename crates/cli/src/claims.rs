@@ -144,7 +144,10 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
     let named = report.papers.iter().enumerate().map(|(k, p)| (format!("report.papers[{k}]"), p));
     for (field, name) in named.chain(report.paper.iter().map(|p| ("report.paper".to_string(), p))) {
         let paper = crate::reproduce::paper(name).ok_or_else(|| {
-            collapse_core::CoreError::config(field, format!("unknown paper `{name}`; {}", crate::reproduce::known_papers()))
+            collapse_core::CoreError::config(
+                field,
+                format!("unknown paper `{name}`; {}", crate::reproduce::known_papers()),
+            )
         })?;
         if !papers.contains(&paper.id.to_string()) {
             papers.push(paper.id.to_string());
@@ -158,7 +161,11 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             if present {
                 Ok(())
             } else {
-                Err(collapse_core::CoreError::config(field(f), format!("missing; `{}` needs {why}", check_name(c.check))).into())
+                Err(collapse_core::CoreError::config(
+                    field(f),
+                    format!("missing; `{}` needs {why}", check_name(c.check)),
+                )
+                .into())
             }
         };
         match c.check {
@@ -184,7 +191,9 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             CheckKind::Bounded => need(c.bound.is_some(), "bound", "the bound")?,
             CheckKind::Agrees => {
                 if !matches!(c.against.as_deref(), Some("exact" | "theory")) {
-                    return Err(collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into());
+                    return Err(
+                        collapse_core::CoreError::config(field("against"), "must be \"exact\" or \"theory\"").into()
+                    );
                 }
             }
             CheckKind::Linear => {}
@@ -192,7 +201,11 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
         if let Some([lo, hi]) = c.within
             && !(lo.is_finite() && hi.is_finite() && lo <= hi)
         {
-            return Err(collapse_core::CoreError::config(field("within"), format!("must be [lo, hi] with lo ≤ hi, got [{lo}, {hi}]")).into());
+            return Err(collapse_core::CoreError::config(
+                field("within"),
+                format!("must be [lo, hi] with lo ≤ hi, got [{lo}, {hi}]"),
+            )
+            .into());
         }
     }
     Ok(report)
@@ -330,7 +343,9 @@ fn evaluate_one(
     };
     match c.check {
         CheckKind::Argmin => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(runs, &c.selection)?;
             let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
@@ -363,7 +378,9 @@ fn evaluate_one(
             Ok(verdict(Some(holds), detail))
         }
         CheckKind::Less | CheckKind::AtMost => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into())) };
+            let Some(runs) = runs else {
+                return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
+            };
             let than = c.than.clone().unwrap_or_default();
             let pairs = pair_cells(summary, &c.selection, &than)?;
             if pairs.is_empty() {
@@ -422,8 +439,8 @@ fn evaluate_one(
         CheckKind::Near => {
             let column = c.column.clone().unwrap_or_else(|| format!("{metric}_mean"));
             let keep = select(summary, &c.selection)?;
-            let values =
-                f64s(summary, &column).map_err(|_| crate::UserError::new(format!("report: `{column}` is not a column of summary.parquet")))?;
+            let values = f64s(summary, &column)
+                .map_err(|_| crate::UserError::new(format!("report: `{column}` is not a column of summary.parquet")))?;
             let (cell, it) = (f64s(summary, "cell")?, f64s(summary, "iteration")?);
             let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
             let mut worst: Option<f64> = None;
@@ -439,7 +456,11 @@ fn evaluate_one(
             let Some(w) = worst else { return Ok(verdict(Some(false), format!("no value of `{column}` selected"))) };
             Ok(verdict(
                 Some((w - expect).abs() <= tol),
-                format!("{column} = {} in {} cells (farthest from {expect}; tolerance {tol})", short(w), cells.len()),
+                format!(
+                    "{column} = {w:.6} in {} cell{} (the farthest from {expect}; tolerance {tol})",
+                    cells.len(),
+                    if cells.len() == 1 { "" } else { "s" }
+                ),
             ))
         }
         CheckKind::TheoryOptimum => theory_optimum(c, scenario),
@@ -477,12 +498,16 @@ fn evaluate_one(
             if n == 0 {
                 return Ok(verdict(Some(false), format!("no cell has a {against} value")));
             }
-            Ok(verdict(Some(worst < threshold), format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})")))
+            Ok(verdict(
+                Some(worst < threshold),
+                format!("largest |z| against {against} = {worst:.2} over {n} cells (needs < {threshold})"),
+            ))
         }
         CheckKind::Slope => {
             let param = c.param.as_deref().unwrap_or_default();
             let keep = select(summary, &c.selection)?;
-            let x = f64s(summary, param).map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
+            let x = f64s(summary, param)
+                .map_err(|_| crate::UserError::new(format!("report: `{param}` is not a column")))?;
             let cell = f64s(summary, "cell")?;
             let mut by_cell: BTreeMap<i64, f64> = BTreeMap::new();
             for i in (0..summary.height()).filter(|&i| keep[i]) {
@@ -497,7 +522,10 @@ fn evaluate_one(
             let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
             Ok(verdict(
                 Some((slope - expect).abs() <= tol),
-                format!("log–log slope against {param} {slope:.3} ± {se:.3} over {} points (expected {expect} ± {tol})", pts.len()),
+                format!(
+                    "log–log slope against {param} {slope:.3} ± {se:.3} over {} points (expected {expect} ± {tol})",
+                    pts.len()
+                ),
             ))
         }
     }
@@ -524,11 +552,18 @@ fn pair_cells(
         .filter(|n| compare::is_parameter_column(n) && !selection.contains_key(n) && !than.contains_key(n))
         .collect();
     let columns: Vec<Vec<Value>> = names.iter().map(|n| column_values(summary, n)).collect::<Result<_>>()?;
-    let varying: Vec<usize> = (0..names.len())
-        .filter(|&j| columns[j].iter().any(|v| v != &columns[j][0]))
-        .collect();
+    let varying: Vec<usize> = (0..names.len()).filter(|&j| columns[j].iter().any(|v| v != &columns[j][0])).collect();
     let key = |i: usize| -> String {
-        varying.iter().map(|&j| format!("{}={}", names[j], columns[j][i])).collect::<Vec<_>>().join(", ")
+        let shown = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.as_f64().map(short).unwrap_or_else(|| other.to_string()),
+        };
+        varying
+            .iter()
+            .filter(|&&j| !columns[j][i].is_null())
+            .map(|&j| format!("{}={}", names[j], shown(&columns[j][i])))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut partners: BTreeMap<String, i64> = BTreeMap::new();
     for i in (0..summary.height()).filter(|&i| b[i]) {

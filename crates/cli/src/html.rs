@@ -42,7 +42,7 @@ h1 { font-size: 26px; margin: 8px 0 4px; } h2 { font-size: 20px; margin: 28px 0 
 h3 { font-size: 17px; margin: 18px 0 6px; }
 p.lead { color: #444; margin: 0 0 12px; }
 figure { margin: 12px 0 24px; } figcaption { color: #444; font-size: 14px; margin-top: 4px; }
-svg.figure { display: block; max-width: 100%; height: auto; border: 1px solid #eee; }
+svg.figure { display: block; width: 100%; height: auto; border: 1px solid #eee; }
 table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e4e4e4; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } td.text, th.text { text-align: left; }
@@ -77,7 +77,9 @@ fn verdict_table(verdicts: &[Verdict]) -> String {
     if verdicts.is_empty() {
         return "<p>This scenario states no claims.</p>\n".into();
     }
-    let mut s = String::from("<table class=\"claims\">\n<tr><th class=\"text\">claim</th><th>verdict</th><th class=\"text\">numbers</th></tr>\n");
+    let mut s = String::from(
+        "<table class=\"claims\">\n<tr><th class=\"text\">claim</th><th>verdict</th><th class=\"text\">numbers</th></tr>\n",
+    );
     for v in verdicts {
         let (class, mark) = match v.holds {
             Some(true) => ("yes", "yes"),
@@ -177,7 +179,9 @@ fn argmin_tables(dir: &Path, data: &SummaryData) -> Result<String> {
         return Ok("<p>No numeric parameter is swept.</p>\n".into());
     }
     if !dir.join("runs.parquet").is_file() {
-        return Ok("<p>No runs.parquet (output.runs = none): the paired comparison needs the per-replicate rows.</p>\n".into());
+        return Ok(
+            "<p>No runs.parquet (output.runs = none): the paired comparison needs the per-replicate rows.</p>\n".into(),
+        );
     }
     let runs = crate::compare::load(dir)?;
     let mut s = String::new();
@@ -212,7 +216,9 @@ fn argmin_tables(dir: &Path, data: &SummaryData) -> Result<String> {
 }
 
 fn manifest_html(dir: &Path) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else { return "<p>No manifest.json.</p>\n".into() };
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+        return "<p>No manifest.json.</p>\n".into();
+    };
     let mut s = String::from("<table class=\"manifest\">\n");
     if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&text) {
         for (k, v) in &m {
@@ -224,10 +230,12 @@ fn manifest_html(dir: &Path) -> String {
                 serde_json::Value::Number(x) => x.as_f64().map(format_number).unwrap_or_else(|| x.to_string()),
                 other => other.to_string(),
             };
-            let _ = writeln!(s, "<tr><th class=\"text\">{}</th><td class=\"text\">{}</td></tr>", escape(k), escape(&shown));
+            let _ =
+                writeln!(s, "<tr><th class=\"text\">{}</th><td class=\"text\">{}</td></tr>", escape(k), escape(&shown));
         }
     }
-    let _ = write!(s, "</table>\n<details><summary>manifest.json</summary>\n<pre>{}</pre>\n</details>\n", escape(&text));
+    let _ =
+        write!(s, "</table>\n<details><summary>manifest.json</summary>\n<pre>{}</pre>\n</details>\n", escape(&text));
     s
 }
 

@@ -295,7 +295,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Plot { dir, out, format, x, y, colour, facet, iteration, log_x, log_y } => {
             let adhoc = x.map(|x| {
                 let mut s = plot::spec::FigureSpec::new(&x);
-                s.name = Some(format!("{}-vs-{}", y.clone().unwrap_or_else(|| "metric".into()), x).replace(['.', '_'], "-"));
+                s.name =
+                    Some(format!("{}-vs-{}", y.clone().unwrap_or_else(|| "metric".into()), x).replace(['.', '_'], "-"));
                 s.y = y;
                 s.colour = (!colour.is_empty()).then_some(plot::spec::Columns::Many(colour));
                 s.facet = (!facet.is_empty()).then_some(plot::spec::Columns::Many(facet));

@@ -39,7 +39,14 @@ pub const PAPERS: [Paper; 3] = [
         title: "Preventing Model Collapse Under Overparametrization: Optimal Mixing Ratios for Interpolation Learning and Ridge Regression",
         authors: "Garg, Bhattacharya & Sur (2025)",
         arxiv: "2509.22341",
-        aliases: &["garg", "garg-bhattacharya-sur", "gbs", "preventing-model-collapse", "golden-ratio-mixing", "mixing"],
+        aliases: &[
+            "garg",
+            "garg-bhattacharya-sur",
+            "gbs",
+            "preventing-model-collapse",
+            "golden-ratio-mixing",
+            "mixing",
+        ],
     },
     Paper {
         id: "p2",
@@ -53,18 +60,20 @@ pub const PAPERS: [Paper; 3] = [
         title: "Recursive Learning Without Collapse: A Weighting-Based Stabilization Framework",
         authors: "He, Xu & Cheng (2025)",
         arxiv: "2502.18049",
-        aliases: &["he", "he-xu-cheng", "hxc", "recursive-learning", "recursive-learning-without-collapse", "weighting"],
+        aliases: &[
+            "he",
+            "he-xu-cheng",
+            "hxc",
+            "recursive-learning",
+            "recursive-learning-without-collapse",
+            "weighting",
+        ],
     },
 ];
 
 /// The paper called `name` (its id or an alias, any case; spaces and `_` read as `-`).
 pub fn paper(name: &str) -> Option<&'static Paper> {
-    let norm: String = name
-        .trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| if c == ' ' || c == '_' { '-' } else { c })
-        .collect();
+    let norm: String = name.trim().to_lowercase().chars().map(|c| if c == ' ' || c == '_' { '-' } else { c }).collect();
     PAPERS.iter().find(|p| p.id == norm || p.aliases.contains(&norm.as_str()) || p.arxiv == norm)
 }
 
@@ -117,7 +126,9 @@ pub fn command(name: &str, opts: &ReproduceOptions) -> Result<()> {
     let paper = paper(name).ok_or_else(|| UserError::new(format!("unknown paper `{name}`; {}", known_papers())))?;
     let scenarios = scenarios_of(paper)?;
     if scenarios.is_empty() {
-        return Err(UserError::new(format!("no registered scenario names paper {} in its [report] papers", paper.id)).into());
+        return Err(
+            UserError::new(format!("no registered scenario names paper {} in its [report] papers", paper.id)).into()
+        );
     }
     let root = opts.out.clone().unwrap_or_else(|| default_dir(paper, opts.quick));
     crate::output::check_writable(&root)?;
@@ -153,9 +164,10 @@ pub fn command(name: &str, opts: &ReproduceOptions) -> Result<()> {
     }
     let index = crate::html::index(paper, opts.quick, &sections)?;
     std::fs::write(root.join("report.html"), index)?;
-    let (held, total) = sections.iter().flat_map(|s| &s.verdicts).fold((0, 0), |(h, t), v| {
-        (h + usize::from(v.holds == Some(true)), t + 1)
-    });
+    let (held, total) = sections
+        .iter()
+        .flat_map(|s| &s.verdicts)
+        .fold((0, 0), |(h, t), v| (h + usize::from(v.holds == Some(true)), t + 1));
     println!(
         "\n{held} of {total} claims hold; wrote {} (report.html, one folder per scenario) in {:.1} s",
         root.display(),
@@ -175,11 +187,14 @@ mod tests {
 
     #[test]
     fn papers_are_found_by_id_alias_and_arxiv_number() {
-        for (name, id) in [("p1", "p1"), ("P1", "p1"), ("Garg", "p1"), ("preventing model collapse", "p1"), ("2402.07712", "p2")]
+        for (name, id) in
+            [("p1", "p1"), ("P1", "p1"), ("Garg", "p1"), ("preventing model collapse", "p1"), ("2402.07712", "p2")]
         {
             assert_eq!(paper(name).map(|p| p.id), Some(id), "{name}");
         }
-        for (name, id) in [("model_collapse_demystified", "p2"), ("dohmatob", "p2"), ("he-xu-cheng", "p3"), ("p3", "p3")] {
+        for (name, id) in
+            [("model_collapse_demystified", "p2"), ("dohmatob", "p2"), ("he-xu-cheng", "p3"), ("p3", "p3")]
+        {
             assert_eq!(paper(name).map(|p| p.id), Some(id), "{name}");
         }
         assert!(paper("p4").is_none() && paper("").is_none());

