@@ -47,9 +47,9 @@ assert worst < 1e-9 * stats["mean"].abs().max(), f"runs and summary disagree by 
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for i, (group, g) in enumerate(stats.group_by(params, maintain_order=True) if params else [((), stats)]):
     colour = f"C{i}"
-    label = ", ".join(f"{k} = {v}" for k, v in zip(params, group)) or "simulation"
-    ax.errorbar(g["schedule.w"], g["mean"], yerr=2 * g["se"], fmt="o", ms=4, capsize=2, color=colour, label=f"{label}: mean ± 2 SE")
-    ax.plot(g["schedule.w"], g["risk_theory"], "-", color=colour, lw=1.5, label=f"{label}: theory")
+    label = "".join(f"{k} = {v}, " for k, v in zip(params, group))
+    ax.errorbar(g["schedule.w"], g["mean"], yerr=2 * g["se"], fmt="o", ms=4, capsize=2, color=colour, label=f"{label}mean ± 2 SE")
+    ax.plot(g["schedule.w"], g["risk_theory"], "-", color=colour, lw=1.5, label=f"{label}theory")
 ax.set_xlabel("real-data weight w")
 ax.set_ylabel(f"risk at iteration {last}")
 ax.legend(fontsize=8)

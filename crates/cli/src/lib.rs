@@ -163,7 +163,7 @@ enum Command {
         /// p1 (Garg, Bhattacharya & Sur 2025), p2 (Dohmatob, Feng & Kempe 2024) or p3
         /// (He, Xu & Cheng 2025); author names and short titles are accepted too.
         paper: String,
-        /// Fewer replicates (a tenth, at least 20 per scenario): minutes instead of longer.
+        /// Fewer replicates: a quarter, at least 50 per scenario (never more than the full number).
         #[arg(long)]
         quick: bool,
         /// Output directory (default: results/reproduce-<paper>[-quick]).

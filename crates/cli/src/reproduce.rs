@@ -6,9 +6,10 @@
 //! registered later joins its paper's reproduction by naming the paper.
 //!
 //! `--quick` runs each scenario with `replicates = max(QUICK_MIN_REPLICATES,
-//! replicates / QUICK_DIVISOR)` (the same as `--set replicates=…`): same grids, seeds
-//! and iterations, wider error bars. Verdicts that depend on a paired interval can then
-//! be less sharp; the full run is the reference.
+//! replicates / QUICK_DIVISOR)`, never more than the full number (the same as `--set
+//! replicates=…`): same grids, seeds and iterations, error bars about twice as wide.
+//! Verdicts that depend on a paired interval can then be less sharp; the full run is
+//! the reference.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -83,10 +84,10 @@ pub fn known_papers() -> String {
     format!("papers: {}", list.join("; "))
 }
 
-/// Replicates per scenario under `--quick`: a tenth, at least this many.
-pub const QUICK_MIN_REPLICATES: usize = 20;
+/// Replicates per scenario under `--quick`: a quarter, at least this many.
+pub const QUICK_MIN_REPLICATES: usize = 50;
 /// Replicates per scenario under `--quick`: the full number divided by this.
-pub const QUICK_DIVISOR: usize = 10;
+pub const QUICK_DIVISOR: usize = 4;
 
 /// The replicates a `--quick` run uses for a scenario with `full` replicates.
 pub fn quick_replicates(full: usize) -> usize {
@@ -202,10 +203,10 @@ mod tests {
     }
 
     #[test]
-    fn quick_uses_a_tenth_of_the_replicates_but_at_least_twenty() {
-        assert_eq!(quick_replicates(200), 20);
-        assert_eq!(quick_replicates(1000), 100);
-        assert_eq!(quick_replicates(60), 20);
-        assert_eq!(quick_replicates(10), 10);
+    fn quick_uses_a_quarter_of_the_replicates_but_at_least_fifty() {
+        assert_eq!(quick_replicates(200), 50);
+        assert_eq!(quick_replicates(1000), 250);
+        assert_eq!(quick_replicates(60), 50);
+        assert_eq!(quick_replicates(40), 40);
     }
 }
