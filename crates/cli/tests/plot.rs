@@ -150,7 +150,7 @@ fn golden_ratio_figures_show_every_cell_and_the_dense_theory() {
     // SVG y grows downwards; the curve is flat near its minimum, so take the middle of
     // the vertices drawn at the lowest pixel row.
     let bottom = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let at_bottom: Vec<f64> = pts.iter().filter(|p| p.1 == bottom).map(|p| p.0).collect();
+    let at_bottom: Vec<f64> = pts.iter().filter(|p| p.1 >= bottom - 0.5).map(|p| p.0).collect();
     let lowest = at_bottom.iter().sum::<f64>() / at_bottom.len() as f64;
     let (first, last) = (pts.first().unwrap().0, pts.last().unwrap().0);
     let w = 0.1 + (lowest - first) / (last - first) * 0.9;

@@ -64,11 +64,11 @@ impl Level {
 /// A number as a short label: integers without a point, others with up to 4 significant
 /// decimals and no trailing zeros.
 pub fn format_number(x: f64) -> String {
-    if x == x.trunc() && x.abs() < 1e15 {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
         return format!("{}", x as i64);
     }
     let a = x.abs();
-    let s = if a >= 1e-3 && a < 1e5 { format!("{x:.4}") } else { format!("{x:.3e}") };
+    let s = if (1e-3..1e5).contains(&a) { format!("{x:.4}") } else { format!("{x:.3e}") };
     if s.contains('e') { s } else { s.trim_end_matches('0').trim_end_matches('.').to_string() }
 }
 

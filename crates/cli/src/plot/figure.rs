@@ -260,7 +260,7 @@ pub fn build(spec: &FigureSpec, index: usize, data: &SummaryData, theory: Option
                 .map(|(sk, (mut points, mut theory))| {
                     points.sort_by(|a, b| a.x.total_cmp(&b.x));
                     theory.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    theory.dedup_by(|a, b| a.0 == b.0);
+                    theory.dedup_by(|a, b| a.0.total_cmp(&b.0).is_eq());
                     Series { key: legend_keys.binary_search(&sk).unwrap_or(0), points, theory }
                 })
                 .collect(),
