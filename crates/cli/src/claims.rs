@@ -6,7 +6,7 @@
 //! ```toml
 //! [[report.claims]]
 //! claim = "the long-run risk is lowest near w = 1/φ"
-//! check = "argmin"            # argmin | argmin-theory | less | not-above | linear | increasing | grows | bounded | agrees | slope
+//! check = "argmin"            # argmin | argmin-theory | less | at-most | near | theory-optimum | linear | increasing | grows | bounded | agrees | slope
 //! param = "schedule.w"
 //! expect = 0.618
 //! ```
@@ -18,10 +18,12 @@
 //!
 //! | check | fields | holds when |
 //! |---|---|---|
-//! | `argmin` | `param`, `expect` or `against = "theory"`, `tolerance` (0) | `expect` (with `against = "theory"`: the value of `param` where the group's `<metric>_theory` is lowest) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance), in every group of the other swept parameters |
+//! | `argmin` | `param`; `expect`, `within = [lo, hi]` or `against = "theory"`; `tolerance` (0) | in every group of the other swept parameters, `expect` lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance); with `within`, that range lies within `[lo, hi]`; with `against = "theory"`, the expected value is where the group's `<metric>_theory` is lowest |
 //! | `argmin-theory` | `param`, `tolerance` (0) | in every group, the optimal weight of the cells' theory (`collapse theory`) lies within the paired bootstrap 95% range of the argmin over `param` (± tolerance) |
-//! | `less` | `than` (a selection), `z` (3) | the selected cell's metric is below the `than` cell's by more than `z` paired standard errors |
-//! | `not-above` | `than` (a selection), `z` (2) | at every iteration (or the given one) the selected cell's metric is not above the `than` cell's: paired difference ≤ z paired standard errors |
+//! | `less` | `than` (a selection), `z` (3), `every_iteration` (false) | each selected cell's metric is below its `than` cell's by more than `z` paired standard errors (cells are paired by their other parameters), at the last iteration (or `iteration`, or every iteration) |
+//! | `at-most` | `than` (a selection), `z` (2), `every_iteration` (false) | each selected cell's metric is not above its `than` cell's: the paired difference is below `z` standard errors, at the last iteration (or `iteration`, or every iteration) |
+//! | `near` | `expect`, `tolerance`, `column` (`<metric>_mean`) | in every selected cell the summary column (e.g. `w`, the weight used) is within tolerance of `expect` |
+//! | `theory-optimum` | `expect` and `tolerance`, or `within`; `lambda` | in every selected cell the theory's optimal constant weight (at ridge penalty `lambda` when given) is within tolerance of `expect`, or within `[lo, hi]` |
 //! | `linear` | `z` (4), `min_r2` (0.99) | in every selected cell the mean grows linearly in t ≥ 1: slope > z standard errors, R² ≥ min_r2 |
 //! | `increasing` | | in every selected cell the mean rises strictly from each iteration to the next |
 //! | `grows` | `z` (4) | in every selected cell the mean at the last iteration (or `iteration`) exceeds the mean at t = 0 by more than z standard errors |
@@ -50,8 +52,6 @@ pub enum CheckKind {
     ArgminTheory,
     /// One cell's metric is smaller than another's, paired.
     Less,
-    /// One cell's metric is not above another's at any iteration, paired.
-    NotAbove,
     /// The mean rises with the iteration.
     Increasing,
     /// The metric grows linearly in the iteration.
@@ -64,6 +64,12 @@ pub enum CheckKind {
     Agrees,
     /// A log–log slope against a parameter.
     Slope,
+    /// One cell's metric is not larger than another's, paired.
+    AtMost,
+    /// A summary column is near a value.
+    Near,
+    /// The theory's optimal weight is near a value or in a range.
+    TheoryOptimum,
 }
 
 /// One claim of a scenario's `[report]`.
@@ -101,6 +107,9 @@ pub struct Claim {
     /// `bounded`: the bound is relative to the cell's value at t = 0.
     #[serde(default)]
     pub relative: bool,
+    /// `less`, `at-most`: the comparison holds at every iteration, not only the last.
+    #[serde(default)]
+    pub every_iteration: bool,
     /// `less`, `linear`, `agrees`: the z threshold.
     #[serde(default)]
     pub z: Option<f64>,
@@ -111,25 +120,57 @@ pub struct Claim {
     /// the theory column); `bounded`: `exact` (bound the exact risk instead of the mean).
     #[serde(default)]
     pub against: Option<String>,
+    /// `argmin`, `theory-optimum`: the range the value must lie in.
+    #[serde(default)]
+    pub within: Option<[f64; 2]>,
+    /// `near`: the summary column (default `<metric>_mean`).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// `theory-optimum`: the ridge penalty at which the theory is evaluated.
+    #[serde(default)]
+    pub lambda: Option<f64>,
 }
 
-/// A scenario's `[report]` table: claims, and figures (drawn by `collapse plot`).
+/// A scenario's `[report]` table: the papers it reproduces, claims, and figures (drawn
+/// by `collapse plot`, schema in [`crate::plot::spec`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
+    /// The papers whose claims the scenario reproduces (`p1`, `p2`, `p3` or an alias; see
+    /// `collapse reproduce`); normalised to the paper ids by [`parse_report`].
+    #[serde(default)]
+    pub papers: Vec<String>,
+    /// One paper, the same as `papers = [paper]`.
+    #[serde(default)]
+    pub paper: Option<String>,
     /// Claims checked after a run.
     #[serde(default)]
     pub claims: Vec<Claim>,
     /// Figure specifications.
     #[serde(default)]
-    pub figures: Vec<Value>,
+    pub figures: Vec<crate::plot::spec::FigureSpec>,
 }
 
 /// Parse and check a scenario's `[report]` table; errors name the field.
 pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
     let Some(table) = table else { return Ok(Report::default()) };
     let value = serde_json::to_value(table).context("report")?;
-    let report: Report = collapse_core::registry::deserialize_strict(&value).map_err(|e| e.in_section("report"))?;
+    let mut report: Report = collapse_core::registry::deserialize_strict(&value).map_err(|e| e.in_section("report"))?;
+    let mut papers = Vec::new();
+    let named = report.papers.iter().enumerate().map(|(k, p)| (format!("report.papers[{k}]"), p));
+    for (field, name) in named.chain(report.paper.iter().map(|p| ("report.paper".to_string(), p))) {
+        let paper = crate::reproduce::paper(name).ok_or_else(|| {
+            collapse_core::CoreError::config(
+                field,
+                format!("unknown paper `{name}`; {}", crate::reproduce::known_papers()),
+            )
+        })?;
+        if !papers.contains(&paper.id.to_string()) {
+            papers.push(paper.id.to_string());
+        }
+    }
+    report.papers = papers;
+    report.paper = None;
     for (k, c) in report.claims.iter().enumerate() {
         let field = |f: &str| format!("report.claims[{k}].{f}");
         let need = |present: bool, f: &str, why: &str| -> Result<()> {
@@ -146,25 +187,36 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
         match c.check {
             CheckKind::Argmin => {
                 need(c.param.is_some(), "param", "the swept parameter")?;
-                match (c.expect.is_some(), c.against.as_deref()) {
+                match (c.expect.is_some() || c.within.is_some(), c.against.as_deref()) {
                     (true, None) | (false, Some("theory")) => {}
-                    (false, None) => need(false, "expect", "the expected argmin (or against = \"theory\")")?,
+                    (false, None) => {
+                        need(false, "expect", "the expected argmin (or `within`, or against = \"theory\")")?
+                    }
                     _ => {
                         return Err(collapse_core::CoreError::config(
                             field("against"),
-                            "`argmin` takes either `expect` or `against = \"theory\"`",
+                            "`argmin` takes one of `expect`, `within` or `against = \"theory\"`",
                         )
                         .into());
                     }
                 }
             }
+            CheckKind::TheoryOptimum => {
+                need(c.expect.is_some() || c.within.is_some(), "expect", "the expected optimum (or `within`)")?;
+                need(c.expect.is_none() || c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
+            }
+            CheckKind::Near => {
+                need(c.expect.is_some(), "expect", "the expected value")?;
+                need(c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
+            }
+            CheckKind::AtMost => need(c.than.is_some(), "than", "the cell compared against")?,
             CheckKind::Slope => {
                 need(c.param.is_some(), "param", "the parameter on the x axis")?;
                 need(c.expect.is_some(), "expect", "the expected slope")?;
                 need(c.tolerance.is_some(), "tolerance", "the allowed distance from `expect`")?;
             }
             CheckKind::ArgminTheory => need(c.param.is_some(), "param", "the swept parameter")?,
-            CheckKind::Less | CheckKind::NotAbove => need(c.than.is_some(), "than", "the cell compared against")?,
+            CheckKind::Less => need(c.than.is_some(), "than", "the cell compared against")?,
             CheckKind::Bounded => {
                 need(c.bound.is_some(), "bound", "the bound")?;
                 if !matches!(c.against.as_deref(), None | Some("exact")) {
@@ -182,6 +234,15 @@ pub fn parse_report(table: Option<&toml::Value>) -> Result<Report> {
             }
             CheckKind::Linear | CheckKind::Grows | CheckKind::Increasing => {}
         }
+        if let Some([lo, hi]) = c.within
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(collapse_core::CoreError::config(
+                field("within"),
+                format!("must be [lo, hi] with lo ≤ hi, got [{lo}, {hi}]"),
+            )
+            .into());
+        }
     }
     Ok(report)
 }
@@ -192,12 +253,14 @@ fn check_name(k: CheckKind) -> &'static str {
         CheckKind::ArgminTheory => "argmin-theory",
         CheckKind::Grows => "grows",
         CheckKind::Less => "less",
-        CheckKind::NotAbove => "not-above",
         CheckKind::Increasing => "increasing",
         CheckKind::Linear => "linear",
         CheckKind::Bounded => "bounded",
         CheckKind::Agrees => "agrees",
         CheckKind::Slope => "slope",
+        CheckKind::AtMost => "at-most",
+        CheckKind::Near => "near",
+        CheckKind::TheoryOptimum => "theory-optimum",
     }
 }
 
@@ -240,6 +303,9 @@ fn column_values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
 }
 
 fn same(a: &Value, b: &Value) -> bool {
+    if let Value::Array(any) = b {
+        return any.iter().any(|w| same(a, w));
+    }
     match (a, b) {
         // A boolean parameter beside nulls (a kind sweep) is a text column.
         (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => *s == x.to_string(),
@@ -287,16 +353,16 @@ fn series(summary: &DataFrame, metric: &str, selection: &BTreeMap<String, Value>
     Ok(out)
 }
 
-/// Evaluate the claims of a finished run in `dir`; `optima` holds each cell's
-/// theory-optimal weight where its theory has one (for `argmin-theory`).
-pub fn evaluate(dir: &Path, report: &Report, metrics: &[String], optima: &BTreeMap<i64, f64>) -> Result<Vec<Verdict>> {
+/// Evaluate the claims of a finished run in `dir` (its summary, runs and scenario.toml).
+pub fn evaluate(dir: &Path, report: &Report, metrics: &[String]) -> Result<Vec<Verdict>> {
     if report.claims.is_empty() {
         return Ok(Vec::new());
     }
     let summary = crate::output::read_parquet(&dir.join("summary.parquet"))?;
     let runs_path = dir.join("runs.parquet");
     let runs = if runs_path.is_file() { Some(compare::load(dir)?) } else { None };
-    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics, optima)).collect()
+    let scenario = dir.join("scenario.toml");
+    report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics, &scenario)).collect()
 }
 
 fn evaluate_one(
@@ -304,7 +370,7 @@ fn evaluate_one(
     summary: &DataFrame,
     runs: Option<&DataFrame>,
     metrics: &[String],
-    optima: &BTreeMap<i64, f64>,
+    scenario: &Path,
 ) -> Result<Verdict> {
     let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
     let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
@@ -337,27 +403,48 @@ fn evaluate_one(
             let mut detail = String::new();
             for a in &cmp.argmin {
                 // The expected argmin: given, or where the group's theory column is lowest.
-                let expect = match c.expect {
-                    Some(e) => e,
-                    None => {
+                let expect = match (c.expect, c.against.as_deref()) {
+                    (Some(e), _) => e,
+                    (None, Some("theory")) => {
                         let predicted = a.cells.iter().filter_map(|(v, cell)| {
                             let theory = at(cells.get(cell)?)?.1.3;
                             theory.is_finite().then_some((*v, theory))
                         });
                         predicted.min_by(|x, y| x.1.total_cmp(&y.1)).map_or(f64::NAN, |(v, _)| v)
                     }
+                    (None, _) => f64::NAN,
                 };
-                let ok = expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12;
+                let ok = match c.within {
+                    Some([lo, hi]) => a.low >= lo - 1e-12 && a.high <= hi + 1e-12,
+                    None => expect >= a.low - tol - 1e-12 && expect <= a.high + tol + 1e-12,
+                };
                 holds &= ok;
                 let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
-                let source = if c.expect.is_some() { "expected" } else { "theory's argmin" };
-                let _ =
-                    write!(detail, "{group}argmin {param} = {} [{}, {}], {source} {expect}; ", a.best, a.low, a.high);
+                let shown =
+                    if c.against.is_some() { format!(" (theory's argmin {})", short(expect)) } else { String::new() };
+                let _ = write!(detail, "{group}{} [{}, {}]{shown}; ", short(a.best), short(a.low), short(a.high));
             }
-            if tol > 0.0 {
-                let _ = write!(detail, "tolerance ± {tol}");
+            match (c.within, c.against.as_deref()) {
+                (Some([lo, hi]), _) => {
+                    let _ = write!(detail, "argmin of {param} (paired bootstrap 95% range) must lie in [{lo}, {hi}]");
+                }
+                (None, Some("theory")) => {
+                    let _ = write!(
+                        detail,
+                        "argmin of {param} (paired bootstrap 95% range) must hold the theory's argmin{}",
+                        if tol > 0.0 { format!(" ± {tol}") } else { String::new() }
+                    );
+                }
+                (None, _) => {
+                    let _ = write!(
+                        detail,
+                        "argmin of {param} (paired bootstrap 95% range), expected {}{}",
+                        c.expect.map(short).unwrap_or_default(),
+                        if tol > 0.0 { format!(" ± {tol}") } else { String::new() }
+                    );
+                }
             }
-            Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
+            Ok(verdict(Some(holds), detail))
         }
         CheckKind::ArgminTheory => {
             let Some(runs) = runs else {
@@ -369,11 +456,14 @@ fn evaluate_one(
             let rows = runs.filter(&mask)?;
             let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
             let tol = c.tolerance.unwrap_or(0.0);
+            let Some(optima) = cell_optima(scenario, &c.selection, None)? else {
+                return Ok(verdict(None, "needs the run's scenario.toml".into()));
+            };
             let mut holds = !cmp.argmin.is_empty();
             let mut detail = String::new();
             for a in &cmp.argmin {
                 let group = if a.group.is_empty() { String::new() } else { format!("{}: ", a.group) };
-                let Some(expect) = a.cells.iter().find_map(|(_, cell)| optima.get(cell)) else {
+                let Some(expect) = a.cells.iter().find_map(|(_, cell)| optima.values.get(cell)) else {
                     holds = false;
                     let _ = write!(detail, "{group}no theory optimum; ");
                     continue;
@@ -404,90 +494,103 @@ fn evaluate_one(
             }
             Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
         }
-        CheckKind::Less => {
+        CheckKind::Less | CheckKind::AtMost => {
             let Some(runs) = runs else {
                 return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
             };
             let than = c.than.clone().unwrap_or_default();
-            let other = series(summary, &metric, &than)?;
-            if cells.len() != 1 || other.len() != 1 {
-                return Ok(verdict(
-                    Some(false),
-                    format!("`where` selects {} cells and `than` {}; each must select one", cells.len(), other.len()),
-                ));
+            let pairs = pair_cells(summary, &c.selection, &than)?;
+            if pairs.is_empty() {
+                return Ok(verdict(Some(false), "no cell of `where` has a partner in `than`".into()));
             }
-            let (a, b) = (*cells.keys().next().unwrap_or(&0), *other.keys().next().unwrap_or(&0));
-            let t = match c.iteration {
-                Some(t) => t,
-                None => *cells.values().next().and_then(|s| s.keys().next_back()).unwrap_or(&0),
+            let last = *cells.values().next().and_then(|s| s.keys().next_back()).unwrap_or(&0);
+            let times: Vec<i64> = match (c.every_iteration, c.iteration) {
+                (true, _) => cells.values().next().map(|s| s.keys().copied().collect()).unwrap_or_default(),
+                (false, Some(t)) => vec![t],
+                (false, None) => vec![last],
             };
-            let (cell, rep, it, val) =
-                (f64s(runs, "cell")?, f64s(runs, "replicate")?, f64s(runs, "iteration")?, f64s(runs, &metric)?);
-            let mut by: BTreeMap<(i64, i64), f64> = BTreeMap::new();
-            for i in 0..runs.height() {
-                if it[i] as i64 == t {
-                    by.insert((cell[i] as i64, rep[i] as i64), val[i]);
-                }
-            }
-            let mut acc = collapse_core::results::Running::default();
-            for ((c0, r), v) in &by {
-                if *c0 == a
-                    && let Some(w) = by.get(&(b, *r))
-                {
-                    acc.push(v - w);
-                }
-            }
-            let se = acc.se().unwrap_or(f64::NAN);
-            let z = acc.mean / se;
-            let threshold = c.z.unwrap_or(3.0);
-            Ok(verdict(
-                Some(z < -threshold),
-                format!("paired difference {:+.5} ± {se:.5} at t = {t} (z = {z:+.1}; needs < −{threshold})", acc.mean),
-            ))
-        }
-        CheckKind::NotAbove => {
-            let Some(runs) = runs else { return Ok(verdict(None, "needs runs.parquet (output.runs = all)".into())) };
-            let than = c.than.clone().unwrap_or_default();
-            let other = series(summary, &metric, &than)?;
-            if cells.len() != 1 || other.len() != 1 {
-                return Ok(verdict(
-                    Some(false),
-                    format!("`where` selects {} cells and `than` {}; each must select one", cells.len(), other.len()),
-                ));
-            }
-            let (a, b) = (*cells.keys().next().unwrap_or(&0), *other.keys().next().unwrap_or(&0));
+            let when = match times.as_slice() {
+                [t] => format!("at t = {t}"),
+                _ => format!("at every t = {}..{}", times.first().unwrap_or(&0), times.last().unwrap_or(&0)),
+            };
             let (cell, rep, it, val) =
                 (f64s(runs, "cell")?, f64s(runs, "replicate")?, f64s(runs, "iteration")?, f64s(runs, &metric)?);
             let mut by: BTreeMap<(i64, i64, i64), f64> = BTreeMap::new();
             for i in 0..runs.height() {
-                if c.iteration.is_none_or(|t| it[i] as i64 == t) {
+                if times.contains(&(it[i] as i64)) {
                     by.insert((it[i] as i64, cell[i] as i64, rep[i] as i64), val[i]);
                 }
             }
-            let mut diffs: BTreeMap<i64, collapse_core::results::Running> = BTreeMap::new();
-            for ((t, c0, r), v) in &by {
-                if *c0 == a
-                    && let Some(w) = by.get(&(*t, b, *r))
-                {
-                    diffs.entry(*t).or_default().push(v - w);
+            let strict = c.check == CheckKind::Less;
+            let threshold = c.z.unwrap_or(if strict { 3.0 } else { 2.0 });
+            let mut holds = true;
+            let mut worst = (f64::NEG_INFINITY, 0.0, 0.0);
+            let mut parts = Vec::new();
+            for (a, b, label) in &pairs {
+                // The least favourable iteration of this pair: largest z.
+                let mut pair_worst = (f64::NEG_INFINITY, 0.0, 0.0);
+                for &t in &times {
+                    let mut acc = collapse_core::results::Running::default();
+                    for (_, v, w) in by
+                        .range((t, *a, i64::MIN)..=(t, *a, i64::MAX))
+                        .filter_map(|((_, _, r), v)| by.get(&(t, *b, *r)).map(|w| (r, v, w)))
+                    {
+                        acc.push(v - w);
+                    }
+                    let se = acc.se().unwrap_or(f64::NAN);
+                    // Identical paired values (e.g. both cells at t = 0) differ by exactly 0.
+                    let z = if acc.mean == 0.0 { 0.0 } else { acc.mean / se };
+                    let ok = if strict { z < -threshold } else { z < threshold };
+                    holds &= ok;
+                    if z > pair_worst.0 || z.is_nan() {
+                        pair_worst = (z, acc.mean, se);
+                    }
+                }
+                if pair_worst.0 > worst.0 || pair_worst.0.is_nan() {
+                    worst = pair_worst;
+                }
+                let prefix = if label.is_empty() { String::new() } else { format!("{label}: ") };
+                parts.push(format!("{prefix}{:+.5} ± {:.5} (z = {:+.1})", pair_worst.1, pair_worst.2, pair_worst.0));
+            }
+            let need = if strict { format!("z < −{threshold}") } else { format!("z < {threshold}") };
+            let largest = if times.len() > 1 { "largest " } else { "" };
+            let detail = if parts.len() <= 4 {
+                format!("{largest}paired difference {when}: {}; needs {need}", parts.join("; "))
+            } else {
+                format!(
+                    "{} pairs {when}; largest paired difference {:+.5} ± {:.5} (z = {:+.1}); needs {need} in each",
+                    parts.len(),
+                    worst.1,
+                    worst.2,
+                    worst.0
+                )
+            };
+            Ok(verdict(Some(holds), detail))
+        }
+        CheckKind::Near => {
+            let column = c.column.clone().unwrap_or_else(|| format!("{metric}_mean"));
+            let keep = select(summary, &c.selection)?;
+            let values = f64s(summary, &column)
+                .map_err(|_| crate::UserError::new(format!("report: `{column}` is not a column of summary.parquet")))?;
+            let (cell, it) = (f64s(summary, "cell")?, f64s(summary, "iteration")?);
+            let (expect, tol) = (c.expect.unwrap_or(f64::NAN), c.tolerance.unwrap_or(0.0));
+            let mut worst: Option<f64> = None;
+            for (cell_id, s) in &cells {
+                let Some((t, _)) = at(s) else { continue };
+                for i in (0..summary.height()).filter(|&i| keep[i] && cell[i] as i64 == *cell_id && it[i] as i64 == t) {
+                    let v = values[i];
+                    if worst.is_none_or(|w| (v - expect).abs() > (w - expect).abs() || v.is_nan()) {
+                        worst = Some(v);
+                    }
                 }
             }
-            let threshold = c.z.unwrap_or(2.0);
-            let mut holds = !diffs.is_empty();
-            let (mut worst, mut lowest) = (f64::NEG_INFINITY, f64::INFINITY);
-            for acc in diffs.values() {
-                let se = acc.se().unwrap_or(0.0);
-                let scale = 1e-12 * acc.mean.abs().max(1e-300);
-                holds &= acc.mean <= threshold * se + scale;
-                let z = if se > 0.0 { acc.mean / se } else { 0.0 };
-                worst = worst.max(z);
-                lowest = lowest.min(z);
-            }
+            let Some(w) = worst else { return Ok(verdict(Some(false), format!("no value of `{column}` selected"))) };
             Ok(verdict(
-                Some(holds),
+                Some((w - expect).abs() <= tol),
                 format!(
-                    "paired difference z from {lowest:+.1} to {worst:+.1} over {} iterations (needs ≤ {threshold} at each)",
-                    diffs.len()
+                    "{column} = {w:.6} in {} cell{} (the farthest from {expect}; tolerance {tol})",
+                    cells.len(),
+                    if cells.len() == 1 { "" } else { "s" }
                 ),
             ))
         }
@@ -508,6 +611,7 @@ fn evaluate_one(
             }
             Ok(verdict(Some(holds), detail.trim_end_matches("; ").to_string()))
         }
+        CheckKind::TheoryOptimum => theory_optimum(c, scenario),
         CheckKind::Linear => {
             let (zmin, r2min) = (c.z.unwrap_or(4.0), c.min_r2.unwrap_or(0.99));
             let mut holds = true;
@@ -606,6 +710,132 @@ fn least_squares_slope(pts: &[(f64, f64)]) -> f64 {
     sxy / sxx
 }
 
+/// A number for a verdict: at most 4 decimals, no trailing zeros.
+fn short(x: f64) -> String {
+    crate::plot::data::format_number(x)
+}
+
+/// Cells selected by `selection`, each paired with the cell selected by `than` that has
+/// the same values of every other parameter column: (cell, partner, label).
+fn pair_cells(
+    summary: &DataFrame,
+    selection: &BTreeMap<String, Value>,
+    than: &BTreeMap<String, Value>,
+) -> Result<Vec<(i64, i64, String)>> {
+    let (a, b) = (select(summary, selection)?, select(summary, than)?);
+    let cell = f64s(summary, "cell")?;
+    let names: Vec<String> = summary
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|n| compare::is_parameter_column(n) && !selection.contains_key(n) && !than.contains_key(n))
+        .collect();
+    let columns: Vec<Vec<Value>> = names.iter().map(|n| column_values(summary, n)).collect::<Result<_>>()?;
+    let varying: Vec<usize> = (0..names.len()).filter(|&j| columns[j].iter().any(|v| v != &columns[j][0])).collect();
+    let key = |i: usize| -> String {
+        let shown = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.as_f64().map(short).unwrap_or_else(|| other.to_string()),
+        };
+        varying
+            .iter()
+            .filter(|&&j| !columns[j][i].is_null())
+            .map(|&j| format!("{}={}", names[j], shown(&columns[j][i])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut partners: BTreeMap<String, i64> = BTreeMap::new();
+    for i in (0..summary.height()).filter(|&i| b[i]) {
+        partners.insert(key(i), cell[i] as i64);
+    }
+    let mut out: Vec<(i64, i64, String)> = Vec::new();
+    for i in (0..summary.height()).filter(|&i| a[i]) {
+        let k = key(i);
+        if let Some(&p) = partners.get(&k)
+            && !out.iter().any(|(c, ..)| *c == cell[i] as i64)
+            && p != cell[i] as i64
+        {
+            out.push((cell[i] as i64, p, k));
+        }
+    }
+    Ok(out)
+}
+
+/// `theory-optimum`: the optimal constant weight of each selected cell's theory.
+fn theory_optimum(c: &Claim, scenario: &Path) -> Result<Verdict> {
+    let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
+    let Some(optima) = cell_optima(scenario, &c.selection, c.lambda)? else {
+        return Ok(verdict(None, "needs the run's scenario.toml".into()));
+    };
+    let values: Vec<f64> = optima.values.values().copied().collect();
+    if values.is_empty() {
+        let why: Vec<String> = optima.reasons.into_iter().collect();
+        return Ok(verdict(Some(false), format!("no selected cell has a theory optimum ({})", why.join("; "))));
+    }
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let at = c.lambda.map(|l| format!(" at λ = {l}")).unwrap_or_default();
+    let range = if hi - lo < 5e-7 { format!("{lo:.6}") } else { format!("{lo:.6} to {hi:.6}") };
+    let (holds, need) = match (c.within, c.expect) {
+        (Some([a, b]), _) => (lo >= a && hi <= b, format!("in [{a}, {b}]")),
+        (None, Some(e)) => {
+            let tol = c.tolerance.unwrap_or(0.0);
+            ((lo - e).abs() <= tol && (hi - e).abs() <= tol, format!("expected {e} ± {tol}"))
+        }
+        (None, None) => (false, "nothing to compare with".into()),
+    };
+    Ok(verdict(Some(holds), format!("theory w*{at} = {range} over {} cells; {need}", values.len())))
+}
+
+/// The theory's optimal constant weight of each selected cell (by cell index), and why
+/// the other selected cells have none.
+struct CellOptima {
+    values: BTreeMap<i64, f64>,
+    reasons: std::collections::BTreeSet<String>,
+}
+
+/// The optimal weights of the cells of the run's `scenario` (its saved scenario.toml)
+/// that `selection` selects, at ridge penalty `lambda` when given; `None` without the file.
+fn cell_optima(
+    scenario: &Path,
+    selection: &BTreeMap<String, Value>,
+    lambda: Option<f64>,
+) -> Result<Option<CellOptima>> {
+    let Some(path) = scenario.to_str().filter(|_| scenario.is_file()) else {
+        return Ok(None);
+    };
+    let s = crate::load_scenario(path, &[])?;
+    let mut out = CellOptima { values: BTreeMap::new(), reasons: std::collections::BTreeSet::new() };
+    for cell in &s.cells {
+        let selected = selection.iter().all(|(column, wanted)| {
+            let v = cell.column(column).map(|p| match p {
+                collapse_core::spec::ParamValue::Int(i) => Value::from(*i),
+                collapse_core::spec::ParamValue::Float(x) => Value::from(*x),
+                collapse_core::spec::ParamValue::Bool(b) => Value::from(*b),
+                collapse_core::spec::ParamValue::Str(t) => Value::from(t.clone()),
+                collapse_core::spec::ParamValue::Null => Value::Null,
+            });
+            v.is_some_and(|v| same(&v, wanted))
+        });
+        if !selected {
+            continue;
+        }
+        let theory = cell.plugins.protocol.theory(&cell.view());
+        let optimum = theory.and_then(|t| match lambda {
+            Some(l) => t.at_penalty(l)?.optimal_weight(),
+            None => t.optimal_weight(),
+        });
+        match optimum {
+            Ok((w, _)) => {
+                out.values.insert(cell.index as i64, w);
+            }
+            Err(e) => {
+                out.reasons.insert(e.0);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Least squares y = a + b x: (b, se(b), R²).
 fn least_squares(pts: &[(f64, f64)]) -> (f64, f64, f64) {
     let n = pts.len() as f64;
@@ -642,8 +872,9 @@ mod tests {
     }
 
     #[test]
-    fn not_above_needs_a_comparison_cell() {
-        let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"not-above\"\n").unwrap();
+    fn at_most_needs_a_comparison_cell() {
+        let t: toml::Value =
+            toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"at-most\"\nevery_iteration = true\n").unwrap();
         let e = parse_report(Some(&t)).unwrap_err().to_string();
         assert!(e.contains("report.claims[0].than"), "{e}");
         let t: toml::Value = toml::from_str("[[claims]]\nclaim = \"x\"\ncheck = \"increasing\"\n").unwrap();

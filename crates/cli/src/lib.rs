@@ -38,9 +38,12 @@ use collapse_schedules as _;
 pub mod catalog;
 pub mod claims;
 pub mod compare;
+pub mod html;
 pub mod merge;
 pub mod output;
+pub mod plot;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod scenarios;
 pub mod shard;
@@ -131,6 +134,9 @@ enum Command {
         /// Parquet compression. Same as `--set output.compression=...`.
         #[arg(long, value_parser = ["zstd", "lz4", "snappy", "gzip", "uncompressed"])]
         compression: Option<String>,
+        /// Also write report.html and the figures (SVG and PNG in figures/).
+        #[arg(long)]
+        report: bool,
         /// Run only shard I of N (1-based) and write it as a part for `collapse merge`.
         /// Inside a Slurm array task the shard comes from SLURM_ARRAY_TASK_ID/COUNT.
         #[arg(long, value_name = "I/N")]
@@ -178,6 +184,69 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Figures of a run (SVG and PNG): the scenario's own [[report.figures]] or the
+    /// defaults, with simulation means ± 2 SE, exact means and the theory line.
+    Plot {
+        /// A results directory (holding summary.parquet and scenario.toml).
+        dir: PathBuf,
+        /// Where to write the figures (default: DIR/figures).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// File formats, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
+        format: Vec<plot::Format>,
+        /// Draw one figure with this x column (a numeric parameter or `iteration`) instead
+        /// of the scenario's figures.
+        #[arg(long)]
+        x: Option<String>,
+        /// With --x: the metric (default: the first).
+        #[arg(long, requires = "x")]
+        y: Option<String>,
+        /// With --x: the parameter(s) whose values are the series, comma-separated.
+        #[arg(long, alias = "color", requires = "x", value_delimiter = ',')]
+        colour: Vec<String>,
+        /// With --x: the parameter(s) with one panel per value, comma-separated.
+        #[arg(long, requires = "x", value_delimiter = ',')]
+        facet: Vec<String>,
+        /// With --x: the iteration shown (default: each cell's last).
+        #[arg(long, requires = "x")]
+        iteration: Option<i64>,
+        /// With --x: logarithmic x axis.
+        #[arg(long, requires = "x")]
+        log_x: bool,
+        /// With --x: logarithmic y axis.
+        #[arg(long, requires = "x")]
+        log_y: bool,
+    },
+    /// Write DIR/report.html: one self-contained page with the scenario, the claims'
+    /// verdicts, the figures, the final summary with z-scores, the paired argmin of each
+    /// swept parameter and the manifest (and the figures as files in DIR/figures).
+    Report {
+        /// A results directory.
+        dir: PathBuf,
+    },
+    /// Reproduce a paper: run its registered scenarios, write results, figures and one
+    /// index report.html, and print a verdict per claim.
+    Reproduce {
+        /// p1 (Garg, Bhattacharya & Sur 2025), p2 (Dohmatob, Feng & Kempe 2024) or p3
+        /// (He, Xu & Cheng 2025); author names and short titles are accepted too.
+        paper: String,
+        /// Fewer replicates: a quarter, at least 50 per scenario (never more than the full number).
+        #[arg(long)]
+        quick: bool,
+        /// Output directory (default: results/reproduce-<paper>[-quick]).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores). Output is identical for any value.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+        /// Figure file formats, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
+        format: Vec<plot::Format>,
+        /// Override a key in every scenario (after --quick): --set replicates=50.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Paired comparison along a swept parameter: differences between neighbouring values
     /// with paired standard errors, and the argmin with a bootstrap interval.
@@ -288,7 +357,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Validate(args) => run::validate(&args.scenario, &args.set),
-        Command::Run { scenario, out, threads, quiet, runs, compression, shard, resume, max_memory } => {
+        Command::Run { scenario, out, threads, quiet, runs, compression, report, shard, resume, max_memory } => {
             let mut sets = scenario.set.clone();
             sets.extend(runs.map(|r| format!("output.runs={r}")));
             sets.extend(compression.map(|c| format!("output.compression={c}")));
@@ -303,8 +372,34 @@ fn dispatch(cli: Cli) -> Result<()> {
                 shard,
                 resume: resume.is_some(),
                 max_memory: max_memory.map(|m| run::parse_size("--max-memory", &m)).transpose()?,
+                report,
             };
             run::run_scenario(&scenario.scenario, &sets, &req)
+        }
+        Command::Plot { dir, out, format, x, y, colour, facet, iteration, log_x, log_y } => {
+            let adhoc = x.map(|x| {
+                let mut s = plot::spec::FigureSpec::new(&x);
+                s.name =
+                    Some(format!("{}-vs-{}", y.clone().unwrap_or_else(|| "metric".into()), x).replace(['.', '_'], "-"));
+                s.y = y;
+                s.colour = (!colour.is_empty()).then_some(plot::spec::Columns::Many(colour));
+                s.facet = (!facet.is_empty()).then_some(plot::spec::Columns::Many(facet));
+                s.iteration = iteration;
+                s.log_x = log_x;
+                s.log_y = log_y;
+                s
+            });
+            plot::command(&dir, out.as_deref(), &format, adhoc)
+        }
+        Command::Report { dir } => {
+            html::scenario_report(&dir, &[plot::Format::Svg, plot::Format::Png])?;
+            println!("wrote {}", dir.join("report.html").display());
+            Ok(())
+        }
+        Command::Reproduce { paper, quick, out, threads, format, set } => {
+            let threads = threads.map(usize::from).unwrap_or(0);
+            let opts = reproduce::ReproduceOptions { quick, out, threads, formats: format, sets: set };
+            reproduce::command(&paper, &opts)
         }
         Command::Merge { dir, quiet } => merge::merge(&dir, quiet),
         Command::Slurm { scenario, tasks, out, partition, time, cpus_per_task, mem, submit } => {

@@ -104,7 +104,8 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<()> {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     };
-    write_outputs(&s, text, &sources, dir, quiet, extra).context("merging")?;
+    let (table, verdicts) = write_outputs(&s, text, &sources, dir, quiet, extra).context("merging")?;
+    crate::run::print_results(&table, &verdicts);
     outln!("merged {} parts into {}", parts.len(), dir.display());
     Ok(())
 }

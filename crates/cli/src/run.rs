@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use collapse_core::engine::{self, RunOptions};
-use collapse_core::results::{self, Summary};
+use collapse_core::results;
 use collapse_core::spec::{self, ResolvedScenario, RunsOutput};
 use collapse_core::{CoreError, NoTheory, Path as TheoryPath, Section, registry};
 use serde_json::{Value, json};
 
+use crate::claims::Verdict;
 use crate::shard;
 use crate::workdir::{self, Layout, Recorder, ShardSpec, WorkDir};
 use crate::writer::{self, Sources};
@@ -82,8 +83,23 @@ pub fn load_scenario(name_or_file: &str, sets: &[String]) -> Result<ResolvedScen
         Some(hint) => anyhow::Error::from(UserError::new(hint)),
         None => anyhow::Error::from(e),
     })?;
-    crate::claims::parse_report(scenario.report.as_ref())?;
+    let report = crate::claims::parse_report(scenario.report.as_ref())?;
+    crate::plot::spec::check(&report.figures, &known_columns(&scenario))?;
     Ok(scenario)
+}
+
+/// The columns a scenario's results will have, for checking its figures.
+fn known_columns(s: &ResolvedScenario) -> crate::plot::spec::KnownColumns {
+    let kinds = results::param_kinds(s);
+    crate::plot::spec::KnownColumns {
+        params: kinds.iter().map(|(n, _)| n.clone()).collect(),
+        numeric: kinds
+            .iter()
+            .filter(|(_, k)| matches!(k, results::ParamKind::Int | results::ParamKind::Float))
+            .map(|(n, _)| n.clone())
+            .collect(),
+        metrics: s.metric_names().into_iter().map(|(m, _)| m).collect(),
+    }
 }
 
 /// `collapse validate`: resolve and print the grid.
@@ -186,6 +202,8 @@ pub struct RunRequest {
     pub resume: bool,
     /// Refuse runs estimated to need more bytes than this (default: the available memory).
     pub max_memory: Option<u64>,
+    /// Also write report.html and the figures.
+    pub report: bool,
 }
 
 /// Memory the system can give a new process (`MemAvailable`), if known.
@@ -289,7 +307,7 @@ fn manifest_base(
 }
 
 /// Finish a run whose values are all spilled: runs table, summary, scenario and manifest,
-/// staged and renamed into `out_dir`; then print the table and the claims.
+/// staged and renamed into `out_dir`; then the final table and the claims' verdicts.
 pub fn write_outputs(
     s: &ResolvedScenario,
     scenario_text: &str,
@@ -297,7 +315,7 @@ pub fn write_outputs(
     out_dir: &Path,
     quiet: bool,
     extra: serde_json::Map<String, Value>,
-) -> Result<Summary> {
+) -> Result<(String, Vec<Verdict>)> {
     let rows = writer::run_rows(s);
     let mut staging = output::Staging::new(out_dir)?;
     let runs_path = (s.output.runs != RunsOutput::None).then(|| staging.path("runs.parquet"));
@@ -312,36 +330,75 @@ pub fn write_outputs(
     manifest.extend(extra);
     staging.text("manifest.json", &(serde_json::to_string_pretty(&manifest)? + "\n"))?;
     staging.commit().context("writing results")?;
-    outln!("{}", report::final_table(s, &summary, &theory));
-    out!("{}", report::theory_notes(s, &theory));
+    let mut table = report::final_table(s, &summary, &theory);
+    table.push('\n');
+    table.push_str(&report::theory_notes(s, &theory));
     if let Some(best) = report::best_w(s, &summary) {
-        out!("{best}");
+        table.push_str(&best);
     }
     let claims = crate::claims::parse_report(s.report.as_ref())?;
     let metrics: Vec<String> = s.metric_names().into_iter().map(|(m, _)| m).collect();
-    let optima: BTreeMap<i64, f64> = s
-        .cells
-        .iter()
-        .filter_map(|c| {
-            let w = c.plugins.protocol.theory(&c.view()).ok()?.optimal_weight().ok()?.0;
-            Some((c.index as i64, w))
-        })
-        .collect();
-    let verdicts = crate::claims::evaluate(out_dir, &claims, &metrics, &optima)?;
+    let verdicts = crate::claims::evaluate(out_dir, &claims, &metrics)?;
+    Ok((table.trim_end().to_string(), verdicts))
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Where the files are.
+    pub out_dir: PathBuf,
+    /// The final-iteration table, theory notes and the best weight (empty for a shard).
+    pub table: String,
+    /// The verdicts of the scenario's claims (none for a shard).
+    pub verdicts: Vec<Verdict>,
+    /// Grid cells.
+    pub cells: usize,
+    /// Replicates per cell.
+    pub replicates: usize,
+    /// The closing line: what was written where.
+    pub wrote: String,
+}
+
+impl RunOutcome {
+    /// Print the table, the claims' verdicts and the closing line.
+    pub fn print(&self) {
+        print_results(&self.table, &self.verdicts);
+        outln!("{}", self.wrote);
+    }
+}
+
+/// Print a results table and the claims' verdicts.
+pub fn print_results(table: &str, verdicts: &[Verdict]) {
+    if !table.is_empty() {
+        outln!("{table}");
+    }
     if !verdicts.is_empty() {
         outln!("claims:");
-        for v in &verdicts {
+        for v in verdicts {
             outln!("  {v}");
         }
     }
-    Ok(summary)
 }
 
-/// `collapse run`: simulate this process's units (all of them, or a shard), recording each
-/// finished unit in the working directory; then write the outputs (or, for a shard, turn
-/// the working directory into a part for `collapse merge`).
+/// `collapse run`: run, print the results, and with `req.report` write `report.html` and
+/// the figures into the output directory.
 pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Result<()> {
+    let outcome = execute(name_or_file, sets, req)?;
+    outcome.print();
+    if req.report && req.shard.is_none() {
+        let formats = [crate::plot::Format::Svg, crate::plot::Format::Png];
+        crate::html::scenario_report(&outcome.out_dir, &formats)?;
+        outln!("wrote {}", outcome.out_dir.join("report.html").display());
+    }
+    Ok(())
+}
+
+/// Simulate this process's units (all of them, or a shard), recording each finished unit
+/// in the working directory; then write the outputs (or, for a shard, turn the working
+/// directory into a part for `collapse merge`).
+pub fn execute(name_or_file: &str, sets: &[String], req: &RunRequest) -> Result<RunOutcome> {
     let s = load_scenario(name_or_file, sets)?;
+    let (cells, replicates) = (s.cells.len(), s.replicates);
     let out_dir = req.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&s.name));
     output::check_writable(&out_dir)?;
     memory_guard(&s, req.threads, req.max_memory)?;
@@ -364,13 +421,13 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
             ))
             .into());
         }
-        outln!(
+        let wrote = format!(
             "shard {} is already complete ({}); merge with `collapse merge {}`",
             part.display(),
             part.display(),
             out_dir.display()
         );
-        return Ok(());
+        return Ok(RunOutcome { out_dir, table: String::new(), verdicts: Vec::new(), cells, replicates, wrote });
     }
     let wd = if req.resume {
         if !wd_path.exists() {
@@ -428,7 +485,7 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
         std::fs::create_dir_all(out_dir.join("parts")).context("cannot create parts/")?;
         std::fs::rename(&wd.path, &part)
             .with_context(|| format!("cannot move the finished shard to {}", part.display()))?;
-        outln!(
+        let wrote = format!(
             "shard {}/{}: {} units in {simulation:.2} s on {} threads; part {} (merge all parts with `collapse merge {}`)",
             shard.index,
             shard.count,
@@ -437,7 +494,7 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
             part.display(),
             out_dir.display()
         );
-        return Ok(());
+        return Ok(RunOutcome { out_dir, table: String::new(), verdicts: Vec::new(), cells, replicates, wrote });
     }
     let sources = Sources { files: vec![wd.spill()?], owner: vec![0; units_all.len()] };
     let extra = json!({
@@ -451,15 +508,15 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     };
-    write_outputs(&s, &scenario_text, &sources, &out_dir, req.quiet, extra)?;
+    let (table, verdicts) = write_outputs(&s, &scenario_text, &sources, &out_dir, req.quiet, extra)?;
     std::fs::remove_dir_all(&wd.path).with_context(|| format!("cannot remove {}", wd.path.display()))?;
     let total = started.elapsed().as_secs_f64();
-    outln!(
+    let wrote = format!(
         "wrote {} ({} runs rows) in {total:.2} s (simulation {simulation:.2} s, writing {:.2} s) on {} threads",
         out_dir.display(),
         writer::run_rows(&s),
         total - simulation,
         stats.threads
     );
-    Ok(())
+    Ok(RunOutcome { out_dir, table, verdicts, cells, replicates, wrote })
 }
