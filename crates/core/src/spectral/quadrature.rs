@@ -43,6 +43,20 @@ impl GaussHermite {
     /// Cholesky factor of the covariance (a rank-one or zero covariance is handled by
     /// the same factor with a zero second column).
     pub fn expect2(&self, s11: f64, s12: f64, s22: f64, f: impl Fn(f64, f64) -> f64) -> f64 {
+        self.expect2_with(s11, s12, s22, |u| u, |&u, v| f(u, v))
+    }
+
+    /// [`Self::expect2`] for an integrand with a part that depends on U alone: `outer(u)`
+    /// is computed once per outer node and handed to `inner` with each v, so costly
+    /// functions of u are not recomputed for every inner node.
+    pub fn expect2_with<S>(
+        &self,
+        s11: f64,
+        s12: f64,
+        s22: f64,
+        outer: impl Fn(f64) -> S,
+        inner: impl Fn(&S, f64) -> f64,
+    ) -> f64 {
         let l11 = s11.max(0.0).sqrt();
         let l21 = if l11 > 0.0 { s12 / l11 } else { 0.0 };
         let l22 = (s22 - l21 * l21).max(0.0).sqrt();
@@ -50,12 +64,12 @@ impl GaussHermite {
         let l22 = if l11 > 0.0 { l22 } else { s22.max(0.0).sqrt() };
         let mut total = 0.0;
         for (&z1, &w1) in self.nodes.iter().zip(&self.weights) {
-            let u = l11 * z1;
-            let mut inner = 0.0;
+            let at_u = outer(l11 * z1);
+            let mut sum = 0.0;
             for (&z2, &w2) in self.nodes.iter().zip(&self.weights) {
-                inner += w2 * f(u, l21 * z1 + l22 * z2);
+                sum += w2 * inner(&at_u, l21 * z1 + l22 * z2);
             }
-            total += w1 * inner;
+            total += w1 * sum;
         }
         total
     }
