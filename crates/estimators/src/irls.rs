@@ -388,6 +388,7 @@ collapse_core::register!(
 mod tests {
     use super::*;
     use crate::Ridge;
+    use collapse_core::SquaredError;
     use collapse_core::faer::{ColRef, MatRef};
     use collapse_core::rand::RngExt as _;
     use collapse_core::rng::{Purpose, Streams, normal_vec};
@@ -420,30 +421,6 @@ mod tests {
         }
         fn valid_label(&self, y: f64) -> bool {
             (0.0..=1.0).contains(&y)
-        }
-    }
-
-    /// The squared-error likelihood of the linear-Gaussian family.
-    #[derive(Debug)]
-    struct Squared;
-    impl Likelihood for Squared {
-        fn name(&self) -> &'static str {
-            "gaussian"
-        }
-        fn is_gaussian(&self) -> bool {
-            true
-        }
-        fn mean(&self, eta: f64) -> f64 {
-            eta
-        }
-        fn variance(&self, _: f64) -> f64 {
-            1.0
-        }
-        fn loss(&self, y: f64, eta: f64) -> f64 {
-            0.5 * (eta - y) * (eta - y)
-        }
-        fn valid_label(&self, y: f64) -> bool {
-            y.is_finite()
         }
     }
 
@@ -505,7 +482,7 @@ mod tests {
         let est = IrlsParams::example().checked_build(&ctx(10, 3)).unwrap();
         assert_eq!(est.ridge_penalty(), Some(0.0));
         assert!(est.spectral().is_none());
-        assert!(est.supports(&Bern).is_ok() && est.supports(&Squared).is_ok());
+        assert!(est.supports(&Bern).is_ok() && est.supports(&SquaredError).is_ok());
     }
 
     #[test]
@@ -613,8 +590,8 @@ mod tests {
         let c = Col::from_fn(n, |i| if i % 4 == 0 { 0.25 } else { 1.5 });
         for lambda in [0.0, 0.02, 1.0] {
             for weights in [None, Some(c.as_ref())] {
-                let a = fit_with(&irls(lambda), &Squared, x.as_ref(), y.as_ref(), weights, None).unwrap();
-                let b = fit_with(&Ridge::new(lambda), &Squared, x.as_ref(), y.as_ref(), weights, None).unwrap();
+                let a = fit_with(&irls(lambda), &SquaredError, x.as_ref(), y.as_ref(), weights, None).unwrap();
+                let b = fit_with(&Ridge::new(lambda), &SquaredError, x.as_ref(), y.as_ref(), weights, None).unwrap();
                 let gap = (0..p).map(|j| (a[j] - b[j]).abs()).fold(0.0, f64::max);
                 assert!(gap < 1e-12 * b.norm_l2(), "λ = {lambda}: gap {gap:e}");
             }

@@ -80,30 +80,8 @@ collapse_core::register!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use collapse_core::SquaredError;
     use collapse_core::faer::{Mat, Par};
-
-    #[derive(Debug)]
-    struct Squared;
-    impl Likelihood for Squared {
-        fn name(&self) -> &'static str {
-            "gaussian"
-        }
-        fn is_gaussian(&self) -> bool {
-            true
-        }
-        fn mean(&self, eta: f64) -> f64 {
-            eta
-        }
-        fn variance(&self, _: f64) -> f64 {
-            1.0
-        }
-        fn loss(&self, y: f64, eta: f64) -> f64 {
-            0.5 * (y - eta) * (y - eta)
-        }
-        fn valid_label(&self, y: f64) -> bool {
-            y.is_finite()
-        }
-    }
 
     /// On Gaussian labels the MLE is weighted least squares: y = 2x exactly recovered,
     /// and with weights (1, 3) on inconsistent rows the weighted mean slope.
@@ -116,7 +94,7 @@ mod tests {
             x: x.as_ref(),
             y: y.as_ref(),
             weights: Some(c.as_ref()),
-            likelihood: &Squared,
+            likelihood: &SquaredError,
             start: None,
             par: Par::Seq,
         };

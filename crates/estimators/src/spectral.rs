@@ -296,7 +296,7 @@ collapse_core::register!(
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
-    use collapse_core::Likelihood;
+    use collapse_core::SquaredError;
     use collapse_core::faer::ColRef;
     use collapse_core::faer::{MatRef, Par};
     use collapse_core::rng::{Purpose, Streams, normal_vec};
@@ -305,32 +305,8 @@ mod tests {
         BuildContext { n, p }
     }
 
-    /// The squared-error likelihood, as the linear-Gaussian family provides it.
-    #[derive(Debug)]
-    struct Squared;
-    impl Likelihood for Squared {
-        fn name(&self) -> &'static str {
-            "gaussian"
-        }
-        fn is_gaussian(&self) -> bool {
-            true
-        }
-        fn mean(&self, eta: f64) -> f64 {
-            eta
-        }
-        fn variance(&self, _: f64) -> f64 {
-            1.0
-        }
-        fn loss(&self, y: f64, eta: f64) -> f64 {
-            0.5 * (eta - y) * (eta - y)
-        }
-        fn valid_label(&self, y: f64) -> bool {
-            y.is_finite()
-        }
-    }
-
     fn fit(est: &dyn Estimator, x: MatRef<'_, f64>, y: ColRef<'_, f64>, w: Option<ColRef<'_, f64>>) -> Col<f64> {
-        est.fit(&FitInput { x, y, weights: w, likelihood: &Squared, start: None, par: Par::Seq }).unwrap()
+        est.fit(&FitInput { x, y, weights: w, likelihood: &SquaredError, start: None, par: Par::Seq }).unwrap()
     }
 
     fn random(n: usize, p: usize, seed: u64) -> (Mat<f64>, Col<f64>) {

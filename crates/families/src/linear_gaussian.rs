@@ -1,7 +1,7 @@
 use collapse_core::faer::ColRef;
 use collapse_core::{
     BuildContext, CoreError, Covariance, Family, GaussianNoise, Likelihood, MetricKind, MetricSpec, Origin, ParamError,
-    Params, Regression, Rng, gaussian_labels,
+    Params, Regression, Rng, SquaredError, gaussian_labels,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,31 +36,6 @@ pub struct LinearGaussianParams {
 
 fn one() -> f64 {
     1.0
-}
-
-/// The squared-error likelihood (η − y)²/2 of Gaussian labels.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SquaredError;
-
-impl Likelihood for SquaredError {
-    fn name(&self) -> &'static str {
-        "gaussian"
-    }
-    fn is_gaussian(&self) -> bool {
-        true
-    }
-    fn mean(&self, eta: f64) -> f64 {
-        eta
-    }
-    fn variance(&self, _: f64) -> f64 {
-        1.0
-    }
-    fn loss(&self, y: f64, eta: f64) -> f64 {
-        0.5 * (eta - y) * (eta - y)
-    }
-    fn valid_label(&self, y: f64) -> bool {
-        y.is_finite()
-    }
 }
 
 /// See [`LinearGaussianParams`].

@@ -1,13 +1,9 @@
-use collapse_core::{
-    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData,
-    Streams, Trajectory,
-};
+use collapse_core::{BuildContext, ParamError, Params, Protocol};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fresh_labels::{auto, yes};
 use crate::mixing::{LabelMixing, Path, RealLabels};
-use crate::theory::mixing_theory;
 
 /// Fixed real data (P1 setting (i); docs/fixed-labels.md §1): X and the real labels
 /// y_0 = Xβ + ε_0 are drawn once per replicate and reused; every t ≥ 1 refits on
@@ -46,40 +42,18 @@ pub struct FixedLabelsParams {
     pub fast_design: bool,
 }
 
-/// See [`FixedLabelsParams`].
-#[derive(Debug, Clone)]
-pub struct FixedLabels(LabelMixing);
-
 impl Params for FixedLabelsParams {
     type Target = dyn Protocol;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Protocol>, ParamError> {
-        Ok(Box::new(FixedLabels(LabelMixing {
+        Ok(Box::new(LabelMixing {
             real: RealLabels::Fixed,
             path: self.path,
             projected_noise: self.projected_noise,
             fast_design: self.fast_design,
-        })))
+        }))
     }
     fn example() -> Self {
         FixedLabelsParams { path: Path::Auto, projected_noise: true, fast_design: true }
-    }
-}
-
-impl Protocol for FixedLabels {
-    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
-        self.0.plan(cell)
-    }
-    fn start<'a>(
-        &'a self,
-        cell: CellView<'a>,
-        plan: &'a Plan,
-        data: &'a ReplicateData,
-        streams: Streams,
-    ) -> Result<Box<dyn Trajectory + 'a>, CoreError> {
-        self.0.start(cell, plan, data, streams)
-    }
-    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
-        mixing_theory(cell, RealLabels::Fixed)
     }
 }
 

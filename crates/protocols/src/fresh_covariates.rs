@@ -1,12 +1,8 @@
-use collapse_core::{
-    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData,
-    Streams, Trajectory,
-};
+use collapse_core::{BuildContext, ParamError, Params, Protocol};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fresh_design::FreshDesign;
-use crate::fresh_theory::fresh_theory;
 
 /// Fresh covariates at every iteration (P1 setting (ii); docs/fresh-covariates.md §1):
 /// iteration t draws a new design X_t (rows iid N(0, Σ)) with fresh real labels
@@ -43,35 +39,13 @@ use crate::fresh_theory::fresh_theory;
 #[serde(deny_unknown_fields)]
 pub struct FreshCovariatesParams {}
 
-/// See [`FreshCovariatesParams`].
-#[derive(Debug, Clone)]
-pub struct FreshCovariates(FreshDesign);
-
 impl Params for FreshCovariatesParams {
     type Target = dyn Protocol;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Protocol>, ParamError> {
-        Ok(Box::new(FreshCovariates(FreshDesign { pi: 1.0, drop_synthetic_only: false })))
+        Ok(Box::new(FreshDesign { pi: 1.0, drop_synthetic_only: false }))
     }
     fn example() -> Self {
         FreshCovariatesParams {}
-    }
-}
-
-impl Protocol for FreshCovariates {
-    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
-        self.0.plan(cell)
-    }
-    fn start<'a>(
-        &'a self,
-        cell: CellView<'a>,
-        plan: &'a Plan,
-        data: &'a ReplicateData,
-        streams: Streams,
-    ) -> Result<Box<dyn Trajectory + 'a>, CoreError> {
-        self.0.start(cell, plan, data, streams)
-    }
-    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
-        fresh_theory(cell, self.0)
     }
 }
 

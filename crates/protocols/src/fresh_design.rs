@@ -25,8 +25,8 @@ use collapse_core::faer::{Col, Mat, Par};
 use collapse_core::rng::Purpose;
 use collapse_core::spectral::linalg::matvec;
 use collapse_core::{
-    CellView, CoreError, Covariance, DesignUse, Estimator, FitInput, MetricKind, Origin, Plan, PlannedMetric, Policy,
-    Regression, ReplicateData, Retention, Streams, Trajectory,
+    CellTheory, CellView, CoreError, Covariance, DesignUse, Estimator, FitInput, MetricKind, NoTheory, Origin, Plan,
+    PlannedMetric, Policy, Protocol, Regression, ReplicateData, Retention, Streams, Trajectory,
 };
 use collapse_theory::{FreshRows, fresh_exact_step};
 
@@ -89,9 +89,11 @@ impl FreshDesign {
                 && fresh_exact_step(cell.p, FreshRows { rows, mixed, w, sigma2: s2, synthetic_sigma2: k2 }).is_ok()
         })
     }
+}
 
+impl Protocol for FreshDesign {
     /// Validate the cell and declare the plan.
-    pub fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
+    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
         let reg = LabelMixing::regression(cell)?;
         cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
         crate::mixing::reject_tuned_penalty(cell)?;
@@ -115,7 +117,7 @@ impl FreshDesign {
     }
 
     /// Start a trajectory on one replicate.
-    pub fn start<'a>(
+    fn start<'a>(
         &self,
         cell: CellView<'a>,
         plan: &'a Plan,
@@ -153,6 +155,10 @@ impl FreshDesign {
             exact_slots: plan.metrics.iter().map(|m| m.exact).collect(),
             par: data.par(),
         }))
+    }
+
+    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
+        crate::fresh_theory::fresh_theory(cell, *self)
     }
 }
 

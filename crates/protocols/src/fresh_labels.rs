@@ -1,12 +1,8 @@
-use collapse_core::{
-    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData,
-    Streams, Trajectory,
-};
+use collapse_core::{BuildContext, ParamError, Params, Protocol};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::mixing::{LabelMixing, Path, RealLabels};
-use crate::theory::mixing_theory;
 
 /// Fresh-label mixing on a fixed design (P1's main protocol; docs/fresh-labels.md §1).
 /// X is drawn once per replicate. t = 0: β̂_0 = fit(X, y_0), y_0 = Xβ + ε_0. t ≥ 1: fresh
@@ -58,40 +54,18 @@ pub(crate) fn yes() -> bool {
     true
 }
 
-/// See [`FreshLabelsParams`].
-#[derive(Debug, Clone)]
-pub struct FreshLabels(LabelMixing);
-
 impl Params for FreshLabelsParams {
     type Target = dyn Protocol;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Protocol>, ParamError> {
-        Ok(Box::new(FreshLabels(LabelMixing {
+        Ok(Box::new(LabelMixing {
             real: RealLabels::Fresh,
             path: self.path,
             projected_noise: self.projected_noise,
             fast_design: self.fast_design,
-        })))
+        }))
     }
     fn example() -> Self {
         FreshLabelsParams { path: Path::Auto, projected_noise: true, fast_design: true }
-    }
-}
-
-impl Protocol for FreshLabels {
-    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
-        self.0.plan(cell)
-    }
-    fn start<'a>(
-        &'a self,
-        cell: CellView<'a>,
-        plan: &'a Plan,
-        data: &'a ReplicateData,
-        streams: Streams,
-    ) -> Result<Box<dyn Trajectory + 'a>, CoreError> {
-        self.0.start(cell, plan, data, streams)
-    }
-    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
-        mixing_theory(cell, RealLabels::Fresh)
     }
 }
 

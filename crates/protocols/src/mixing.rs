@@ -17,8 +17,8 @@ use collapse_core::rng::Purpose;
 use collapse_core::spectral::linalg::matvec;
 use collapse_core::spectral::{Directions, Moments, NoiseDraws, RowSpace, Simulation, Source, Step};
 use collapse_core::{
-    CellView, CoreError, DesignUse, Estimator, FitInput, MetricKind, Origin, Plan, PlannedMetric, Policy, Regression,
-    ReplicateData, Retention, RowSpaceMode, Streams, Trajectory,
+    CellTheory, CellView, CoreError, DesignUse, Estimator, FitInput, MetricKind, NoTheory, Origin, Plan, PlannedMetric,
+    Policy, Protocol, Regression, ReplicateData, Retention, RowSpaceMode, Streams, Trajectory,
 };
 
 use crate::gram::refit;
@@ -119,9 +119,11 @@ impl LabelMixing {
     fn use_spectral(&self, cell: &CellView<'_>) -> bool {
         self.path != Path::Refit && Self::spectral_possible(cell).is_ok()
     }
+}
 
+impl Protocol for LabelMixing {
     /// Validate the cell and declare the plan.
-    pub fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
+    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
         let reg = Self::regression(cell)?;
         cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
         reject_tuned_penalty(cell)?;
@@ -159,7 +161,7 @@ impl LabelMixing {
     }
 
     /// Start a trajectory on one replicate.
-    pub fn start<'a>(
+    fn start<'a>(
         &self,
         cell: CellView<'a>,
         plan: &'a Plan,
@@ -230,6 +232,10 @@ impl LabelMixing {
             metrics: plan.metrics.len(),
             exact_slots: plan.metrics.iter().map(|m| m.exact).collect(),
         }))
+    }
+
+    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
+        crate::theory::mixing_theory(cell, self.real)
     }
 }
 

@@ -1,12 +1,8 @@
-use collapse_core::{
-    BuildContext, CellTheory, CellView, CoreError, NoTheory, ParamError, Params, Plan, Protocol, ReplicateData,
-    Streams, Trajectory,
-};
+use collapse_core::{BuildContext, ParamError, Params, Protocol};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::fresh_design::FreshDesign;
-use crate::fresh_theory::fresh_theory;
 
 /// Fresh covariates with partial real labels (P1 setting (iii); docs/partial-labels.md §1):
 /// every iteration draws a new design X_t; at t ≥ 1 the first m = round(π·n) rows get the
@@ -56,38 +52,13 @@ pub enum SyntheticRows {
     Drop,
 }
 
-/// See [`PartialLabelsParams`].
-#[derive(Debug, Clone)]
-pub struct PartialLabels(FreshDesign);
-
 impl Params for PartialLabelsParams {
     type Target = dyn Protocol;
     fn build(&self, _: &BuildContext) -> Result<Box<dyn Protocol>, ParamError> {
-        Ok(Box::new(PartialLabels(FreshDesign {
-            pi: self.pi,
-            drop_synthetic_only: self.synthetic_rows == SyntheticRows::Drop,
-        })))
+        Ok(Box::new(FreshDesign { pi: self.pi, drop_synthetic_only: self.synthetic_rows == SyntheticRows::Drop }))
     }
     fn example() -> Self {
         PartialLabelsParams { pi: 0.5, synthetic_rows: SyntheticRows::Keep }
-    }
-}
-
-impl Protocol for PartialLabels {
-    fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
-        self.0.plan(cell)
-    }
-    fn start<'a>(
-        &'a self,
-        cell: CellView<'a>,
-        plan: &'a Plan,
-        data: &'a ReplicateData,
-        streams: Streams,
-    ) -> Result<Box<dyn Trajectory + 'a>, CoreError> {
-        self.0.start(cell, plan, data, streams)
-    }
-    fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
-        fresh_theory(cell, self.0)
     }
 }
 

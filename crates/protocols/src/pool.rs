@@ -250,9 +250,9 @@ fn pick(blocks: &[Block<'_>], chosen: &[usize], p: usize) -> (Mat<f64>, Col<f64>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use collapse_core::SquaredError;
     use collapse_core::rng::normal_vec;
     use collapse_estimators::Ridge;
-    use collapse_families::SquaredError;
 
     fn block(m: usize, p: usize, seed: u64) -> Block<'static> {
         let z = normal_vec(&mut Streams::new(seed, 1, 2).rng(Purpose::Design, 0), 1.0, m * p + m);

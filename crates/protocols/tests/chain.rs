@@ -211,7 +211,7 @@ fn downstream_fit_is_ridge_on_the_replicate_design() {
     let x = d.design();
     let beta = d.beta().unwrap();
     let y = collapse_core::spectral::linalg::matvec(x, beta.as_ref(), Par::Seq);
-    let lik = collapse_families::SquaredError;
+    let lik = collapse_core::SquaredError;
     let input = FitInput { x, y: y.as_ref(), weights: None, likelihood: &lik, start: None, par: Par::Seq };
     let fit = collapse_estimators::Ridge::new(0.07);
     let b = collapse_core::Estimator::fit(&fit, &input).unwrap();

@@ -259,7 +259,7 @@ collapse_core::register!(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use collapse_core::Likelihood;
+    use collapse_core::SquaredError;
     use collapse_core::faer::{ColRef, MatRef, Par};
     use collapse_core::rng::{Purpose, Streams, normal_vec};
     use collapse_core::serde_json::json;
@@ -269,37 +269,13 @@ mod tests {
         BuildContext { n, p }
     }
 
-    /// The squared-error likelihood, as the linear-Gaussian family provides it.
-    #[derive(Debug)]
-    struct Squared;
-    impl Likelihood for Squared {
-        fn name(&self) -> &'static str {
-            "gaussian"
-        }
-        fn is_gaussian(&self) -> bool {
-            true
-        }
-        fn mean(&self, eta: f64) -> f64 {
-            eta
-        }
-        fn variance(&self, _: f64) -> f64 {
-            1.0
-        }
-        fn loss(&self, y: f64, eta: f64) -> f64 {
-            0.5 * (eta - y) * (eta - y)
-        }
-        fn valid_label(&self, y: f64) -> bool {
-            y.is_finite()
-        }
-    }
-
     fn fit(
         est: &dyn Estimator,
         x: MatRef<'_, f64>,
         y: ColRef<'_, f64>,
         weights: Option<ColRef<'_, f64>>,
     ) -> Result<Col<f64>, CoreError> {
-        est.fit(&FitInput { x, y, weights, likelihood: &Squared, start: None, par: Par::Seq })
+        est.fit(&FitInput { x, y, weights, likelihood: &SquaredError, start: None, par: Par::Seq })
     }
 
     fn random(n: usize, p: usize, seed: u64) -> (Mat<f64>, Col<f64>) {

@@ -100,3 +100,28 @@ pub trait SpectralFilter: Send + Sync + std::fmt::Debug {
     /// says why the filter is not defined for this design.
     fn gains(&self, d: &[f64], n: usize) -> Result<Vec<f64>, CoreError>;
 }
+
+/// The squared-error likelihood (η − y)²/2 of Gaussian labels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SquaredError;
+
+impl Likelihood for SquaredError {
+    fn name(&self) -> &'static str {
+        "gaussian"
+    }
+    fn is_gaussian(&self) -> bool {
+        true
+    }
+    fn mean(&self, eta: f64) -> f64 {
+        eta
+    }
+    fn variance(&self, _: f64) -> f64 {
+        1.0
+    }
+    fn loss(&self, y: f64, eta: f64) -> f64 {
+        0.5 * (eta - y) * (eta - y)
+    }
+    fn valid_label(&self, y: f64) -> bool {
+        y.is_finite()
+    }
+}

@@ -21,7 +21,7 @@ mod theory;
 pub use cell::{BuildContext, CellView};
 pub use covariance::{Covariance, sigma_form};
 pub use data::ReplicateData;
-pub use estimator::{Estimator, FitInput, Likelihood, SpectralFilter, Tuning};
+pub use estimator::{Estimator, FitInput, Likelihood, SpectralFilter, SquaredError, Tuning};
 pub use family::{
     Family, GaussianNoise, MetricKind, MetricSpec, Model, Origin, Regression, SampleFamily, SampleSizes,
     gaussian_labels, model_ref,
