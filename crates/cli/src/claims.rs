@@ -394,10 +394,7 @@ fn evaluate_one(
                 return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
             };
             let param = c.param.as_deref().unwrap_or_default();
-            let keep = select(runs, &c.selection)?;
-            let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
-            let rows = runs.filter(&mask)?;
-            let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
+            let cmp = argmin_over(c, runs, param, &metric)?;
             let tol = c.tolerance.unwrap_or(0.0);
             let mut holds = !cmp.argmin.is_empty();
             let mut detail = String::new();
@@ -451,10 +448,7 @@ fn evaluate_one(
                 return Ok(verdict(None, "needs runs.parquet (output.runs = all or final)".into()));
             };
             let param = c.param.as_deref().unwrap_or_default();
-            let keep = select(runs, &c.selection)?;
-            let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
-            let rows = runs.filter(&mask)?;
-            let cmp = compare::compare(&rows, param, Some(&metric), c.iteration, 2000)?;
+            let cmp = argmin_over(c, runs, param, &metric)?;
             let tol = c.tolerance.unwrap_or(0.0);
             let Some(optima) = cell_optima(scenario, &c.selection, None)? else {
                 return Ok(verdict(None, "needs the run's scenario.toml".into()));
@@ -784,6 +778,14 @@ fn theory_optimum(c: &Claim, scenario: &Path) -> Result<Verdict> {
         (None, None) => (false, "nothing to compare with".into()),
     };
     Ok(verdict(Some(holds), format!("theory w*{at} = {range} over {} cells; {need}", values.len())))
+}
+
+/// The paired comparison along `param` of the runs `c` selects (argmin with bootstrap).
+fn argmin_over(c: &Claim, runs: &DataFrame, param: &str, metric: &str) -> Result<compare::Comparison> {
+    let keep = select(runs, &c.selection)?;
+    let mask: polars::prelude::BooleanChunked = keep.iter().map(|&k| Some(k)).collect();
+    let rows = runs.filter(&mask)?;
+    compare::compare(&rows, param, Some(metric), c.iteration, 2000)
 }
 
 /// The theory's optimal constant weight of each selected cell (by cell index), and why

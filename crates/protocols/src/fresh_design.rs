@@ -286,15 +286,6 @@ impl Trajectory for FreshTrajectory<'_> {
             }
             None => None,
         };
-        let mut j = 0;
-        for (score, &has_exact) in scores.iter().zip(&self.exact_slots) {
-            out[j] = *score;
-            j += 1;
-            if has_exact {
-                out[j] = exact.ok_or_else(|| CoreError::numerical("exact risk", "not computed"))?;
-                j += 1;
-            }
-        }
-        Ok(())
+        crate::mixing::write_slots(out, &scores, &self.exact_slots, exact)
     }
 }

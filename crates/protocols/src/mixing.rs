@@ -393,16 +393,7 @@ impl Trajectory for RefitTrajectory<'_> {
             }
             None => None,
         };
-        let mut j = 0;
-        for (score, &exact) in scores.iter().zip(&self.exact_slots) {
-            out[j] = *score;
-            j += 1;
-            if exact {
-                out[j] = exact_risk.ok_or_else(|| CoreError::numerical("exact risk", "no moments"))?;
-                j += 1;
-            }
-        }
-        Ok(())
+        write_slots(out, &scores, &self.exact_slots, exact_risk)
     }
 }
 
@@ -416,4 +407,24 @@ pub(crate) fn reject_tuned_penalty(cell: &CellView<'_>) -> Result<(), CoreError>
         )),
         None => Ok(()),
     }
+}
+
+/// Write an iteration's metric values into `out` in slot order: each metric's score,
+/// followed by the exact risk where `exact_slots` says the metric has one.
+pub(crate) fn write_slots(
+    out: &mut [f64],
+    scores: &[f64],
+    exact_slots: &[bool],
+    exact: Option<f64>,
+) -> Result<(), CoreError> {
+    let mut j = 0;
+    for (score, &has_exact) in scores.iter().zip(exact_slots) {
+        out[j] = *score;
+        j += 1;
+        if has_exact {
+            out[j] = exact.ok_or_else(|| CoreError::numerical("exact risk", "not computed"))?;
+            j += 1;
+        }
+    }
+    Ok(())
 }
