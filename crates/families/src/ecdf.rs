@@ -145,14 +145,7 @@ impl Family for Ecdf {
 
 impl SampleFamily for Ecdf {
     fn check(&self, p: usize) -> Result<(), CoreError> {
-        if p == 1 {
-            Ok(())
-        } else {
-            Err(CoreError::config(
-                "design.p",
-                format!("family `ecdf` estimates a distribution on the real line; set p = 1 (got {p})"),
-            ))
-        }
+        crate::require_one_dimension(p, "family `ecdf` estimates a distribution on the real line")
     }
 
     fn truth(&self, beta: ColRef<'_, f64>, covariance: &dyn Covariance) -> Result<Model, CoreError> {

@@ -299,30 +299,8 @@ collapse_core::register!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Diagonal as Diag;
     use collapse_core::rng::{Purpose, Streams};
-
-    #[derive(Debug)]
-    struct Diag(Vec<f64>);
-    impl Covariance for Diag {
-        fn dim(&self) -> usize {
-            self.0.len()
-        }
-        fn eigenvalues(&self) -> Vec<f64> {
-            self.0.clone()
-        }
-        fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> collapse_core::faer::Col<f64> {
-            v.to_owned()
-        }
-        fn to_standard_basis(&self, c: ColRef<'_, f64>) -> collapse_core::faer::Col<f64> {
-            c.to_owned()
-        }
-        fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
-            Mat::from_fn(m.nrows(), m.ncols(), |i, j| self.0[i] * m[(i, j)])
-        }
-        fn sample(&self, _: usize, _: &mut Rng) -> Mat<f64> {
-            Mat::zeros(0, 0)
-        }
-    }
 
     #[test]
     fn cholesky_of_a_singular_matrix() {

@@ -242,14 +242,7 @@ impl Family for KernelRegression {
 
 impl SampleFamily for KernelRegression {
     fn check(&self, p: usize) -> Result<(), CoreError> {
-        if p == 1 {
-            Ok(())
-        } else {
-            Err(CoreError::config(
-                "design.p",
-                format!("family `kernel-regression` has one covariate x ∈ [0, 1]; set p = 1 (got {p})"),
-            ))
-        }
+        crate::require_one_dimension(p, "family `kernel-regression` has one covariate x ∈ [0, 1]")
     }
 
     fn truth(&self, _beta: ColRef<'_, f64>, _covariance: &dyn Covariance) -> Result<Model, CoreError> {

@@ -25,6 +25,8 @@ mod kernel_regression;
 mod linear_gaussian;
 mod logistic;
 mod poisson;
+#[cfg(test)]
+mod test_support;
 
 pub use ecdf::*;
 pub use gaussian::*;
@@ -32,3 +34,13 @@ pub use kernel_regression::*;
 pub use linear_gaussian::*;
 pub use logistic::*;
 pub use poisson::*;
+
+/// The `design.p = 1` requirement of a family on the real line; `why` says why, in the
+/// error a user sees.
+fn require_one_dimension(p: usize, why: &str) -> Result<(), collapse_core::CoreError> {
+    if p == 1 {
+        Ok(())
+    } else {
+        Err(collapse_core::CoreError::config("design.p", format!("{why}; set p = 1 (got {p})")))
+    }
+}

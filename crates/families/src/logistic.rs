@@ -214,20 +214,7 @@ impl Regression for Logistic {
         let excess = match covariance.population() {
             // A data-table design: the population is the table's rows, and at the
             // population fit β the excess loss is the mean KL over them (docs/weighted.md §5).
-            Some(pop) => {
-                let rows = pop.x.nrows();
-                let total: f64 = (0..rows)
-                    .map(|i| {
-                        let (mut u, mut v) = (0.0, 0.0);
-                        for j in 0..pop.x.ncols() {
-                            u += pop.x[(i, j)] * truth[j];
-                            v += pop.x[(i, j)] * estimate[j];
-                        }
-                        bernoulli_kl(u, v)
-                    })
-                    .sum();
-                total / rows as f64
-            }
+            Some(pop) => pop.mean_over_rows(truth, estimate, bernoulli_kl),
             None => self.excess_logloss(s11, s12, s22),
         };
         if !excess.is_finite() {
@@ -264,38 +251,8 @@ collapse_core::register!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use collapse_core::faer::{Mat, MatRef};
+    use crate::test_support::{Diagonal, col};
     use collapse_core::rng::{Purpose, Streams};
-
-    /// Σ = diag(τ), enough to exercise quad_form and bilinear.
-    #[derive(Debug)]
-    struct Diagonal(Vec<f64>);
-
-    impl Covariance for Diagonal {
-        fn dim(&self) -> usize {
-            self.0.len()
-        }
-        fn eigenvalues(&self) -> Vec<f64> {
-            self.0.clone()
-        }
-        fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
-            v.to_owned()
-        }
-        fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
-            c.to_owned()
-        }
-        fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
-            Mat::from_fn(m.nrows(), m.ncols(), |i, j| self.0[i] * m[(i, j)])
-        }
-        fn sample(&self, n: usize, rng: &mut Rng) -> Mat<f64> {
-            let z = collapse_core::rng::normal_vec(rng, 1.0, n * self.0.len());
-            Mat::from_fn(n, self.0.len(), |i, j| self.0[j].sqrt() * z[i * self.0.len() + j])
-        }
-    }
-
-    fn col(v: &[f64]) -> Col<f64> {
-        Col::from_fn(v.len(), |i| v[i])
-    }
 
     fn family() -> Logistic {
         Logistic::new().unwrap()

@@ -128,20 +128,7 @@ impl Regression for Poisson {
         let err = Col::from_fn(truth.nrows(), |i| estimate[i] - truth[i]);
         let d2 = covariance.quad_form(err.as_ref());
         let excess = match covariance.population() {
-            Some(pop) => {
-                let rows = pop.x.nrows();
-                let total: f64 = (0..rows)
-                    .map(|i| {
-                        let (mut u, mut v) = (0.0, 0.0);
-                        for j in 0..pop.x.ncols() {
-                            u += pop.x[(i, j)] * truth[j];
-                            v += pop.x[(i, j)] * estimate[j];
-                        }
-                        poisson_kl(u, v)
-                    })
-                    .sum();
-                total / rows as f64
-            }
+            Some(pop) => pop.mean_over_rows(truth, estimate, poisson_kl),
             None => {
                 // e^{s11/2}[expm1(x) − (s12 − s11)] with x = (s22 − s11)/2, written as
                 // e^{s11/2}[(expm1(x) − x) + ½‖β̂ − β‖²_Σ] (x − (s12 − s11) = ½Var(v − u)),
@@ -182,35 +169,8 @@ collapse_core::register!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use collapse_core::faer::{Mat, MatRef};
+    use crate::test_support::{Diagonal, col};
     use collapse_core::rng::{Purpose, Streams};
-
-    #[derive(Debug)]
-    struct Diagonal(Vec<f64>);
-    impl Covariance for Diagonal {
-        fn dim(&self) -> usize {
-            self.0.len()
-        }
-        fn eigenvalues(&self) -> Vec<f64> {
-            self.0.clone()
-        }
-        fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> Col<f64> {
-            v.to_owned()
-        }
-        fn to_standard_basis(&self, c: ColRef<'_, f64>) -> Col<f64> {
-            c.to_owned()
-        }
-        fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
-            Mat::from_fn(m.nrows(), m.ncols(), |i, j| self.0[i] * m[(i, j)])
-        }
-        fn sample(&self, _: usize, _: &mut Rng) -> Mat<f64> {
-            Mat::zeros(0, 0)
-        }
-    }
-
-    fn col(v: &[f64]) -> Col<f64> {
-        Col::from_fn(v.len(), |i| v[i])
-    }
 
     /// The closed form against Gauss–Hermite quadrature of the KL, and the second-order
     /// expansion ½ δᵀ I δ for a small perturbation.

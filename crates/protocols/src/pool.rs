@@ -254,6 +254,19 @@ mod tests {
     use collapse_core::rng::normal_vec;
     use collapse_estimators::Ridge;
 
+    /// The estimator's own least-squares fit to (x, y), unweighted and from no start.
+    fn direct_fit(est: &dyn Estimator, x: &Mat<f64>, y: &Col<f64>) -> Col<f64> {
+        let input = FitInput {
+            x: x.as_ref(),
+            y: y.as_ref(),
+            weights: None,
+            likelihood: &SquaredError,
+            start: None,
+            par: Par::Seq,
+        };
+        est.fit(&input).unwrap()
+    }
+
     fn block(m: usize, p: usize, seed: u64) -> Block<'static> {
         let z = normal_vec(&mut Streams::new(seed, 1, 2).rng(Purpose::Design, 0), 1.0, m * p + m);
         let x = Mat::from_fn(m, p, |i, j| z[i * p + j]);
@@ -277,15 +290,7 @@ mod tests {
                     let fit = pool.fit(&est, &SquaredError, None, &Streams::new(1, 1, 1), t, Par::Seq).unwrap();
                     let total: usize = kept.iter().map(|b| b.count).sum();
                     let (x, y) = stack(kept.iter(), total, p);
-                    let input = FitInput {
-                        x: x.as_ref(),
-                        y: y.as_ref(),
-                        weights: None,
-                        likelihood: &SquaredError,
-                        start: None,
-                        par: Par::Seq,
-                    };
-                    let direct = est.fit(&input).unwrap();
+                    let direct = direct_fit(&est, &x, &y);
                     let err = (&fit - &direct).norm_l2() / direct.norm_l2();
                     assert!(err < 1e-9, "λ = {lambda}, sizes {sizes:?}, t = {t} (N = {total}): {err}");
                 }
@@ -309,15 +314,7 @@ mod tests {
         let mut chosen = index::sample(&mut streams.rng(Purpose::Selection, 2), 3 * n, rows).into_vec();
         chosen.sort_unstable();
         let (x, y) = pick(&blocks, &chosen, p);
-        let input = FitInput {
-            x: x.as_ref(),
-            y: y.as_ref(),
-            weights: None,
-            likelihood: &SquaredError,
-            start: None,
-            par: Par::Seq,
-        };
-        let direct = est.fit(&input).unwrap();
+        let direct = direct_fit(&est, &x, &y);
         assert!((&fit - &direct).norm_l2() < 1e-9 * direct.norm_l2());
         assert!(chosen.iter().any(|&c| c >= n), "draws reach beyond the first block: {chosen:?}");
     }

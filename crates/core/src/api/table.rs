@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use faer::Mat;
+use faer::{ColRef, Mat};
 
 use crate::error::CoreError;
 
@@ -103,6 +103,27 @@ pub struct Population {
     pub x: Mat<f64>,
     /// Labels y_i, if the table has a label column.
     pub y: Option<Vec<f64>>,
+}
+
+impl Population {
+    /// The population mean of `loss(x_iᵀa, x_iᵀb)` over the rows: the expectation of a
+    /// pointwise loss between two linear predictors under the empirical law, such as a
+    /// GLM's excess loss of an estimate b against the population fit a
+    /// (docs/weighted.md §5).
+    pub fn mean_over_rows(&self, a: ColRef<'_, f64>, b: ColRef<'_, f64>, loss: impl Fn(f64, f64) -> f64) -> f64 {
+        let rows = self.x.nrows();
+        let total: f64 = (0..rows)
+            .map(|i| {
+                let (mut u, mut v) = (0.0, 0.0);
+                for j in 0..self.x.ncols() {
+                    u += self.x[(i, j)] * a[j];
+                    v += self.x[(i, j)] * b[j];
+                }
+                loss(u, v)
+            })
+            .sum();
+        total / rows as f64
+    }
 }
 
 /// The hash of a file's bytes: XXH3-128 as 32 hex digits (a published, platform-
