@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::claims::{self, Verdict};
 use crate::plot::data::{Level, SummaryData, format_number};
@@ -117,8 +117,7 @@ fn figures_html(figures: &[Rendered]) -> String {
 /// The final-iteration table: varying parameters, then per metric mean ± SE, exact mean,
 /// theory and z_exact, with |z| > [`Z_FLAG`] flagged.
 fn summary_table(data: &SummaryData) -> String {
-    let last = data.last_iteration();
-    let rows: Vec<usize> = (0..data.rows).filter(|&i| last.get(&data.cell[i]) == Some(&data.iteration[i])).collect();
+    let rows = data.final_rows();
     let params = data.varying(&rows);
     let mut s = String::from("<table class=\"summary\">\n<tr><th>cell</th><th>t</th>");
     for p in &params {
@@ -171,8 +170,7 @@ fn summary_table(data: &SummaryData) -> String {
 
 /// The paired argmin (collapse compare) of each swept numeric parameter.
 fn argmin_tables(dir: &Path, data: &SummaryData) -> Result<String> {
-    let last = data.last_iteration();
-    let rows: Vec<usize> = (0..data.rows).filter(|&i| last.get(&data.cell[i]) == Some(&data.iteration[i])).collect();
+    let rows = data.final_rows();
     let swept: Vec<String> =
         data.varying(&rows).into_iter().filter(|p| data.param(p).is_some_and(|c| c.numeric)).collect();
     if swept.is_empty() {
@@ -240,8 +238,9 @@ fn manifest_html(dir: &Path) -> String {
 }
 
 /// Draw the run's figures into `dir/figures` (in `formats`), write `dir/report.html`, and
-/// return the section a paper's index shows.
-pub fn scenario_report(dir: &Path, formats: &[Format]) -> Result<ScenarioSection> {
+/// return the section a paper's index shows. `verdicts`: the claims' verdicts when the
+/// caller has just evaluated them (a run), else None to evaluate them here.
+pub fn scenario_report(dir: &Path, formats: &[Format], verdicts: Option<Vec<Verdict>>) -> Result<ScenarioSection> {
     let data = SummaryData::load(dir)?;
     let specs = plot::specs(dir, &data)?;
     let figures = plot::render(dir, &data, &specs)?;
@@ -251,7 +250,10 @@ pub fn scenario_report(dir: &Path, formats: &[Format]) -> Result<ScenarioSection
     let scenario_text = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
     let table = collapse_core::spec::parse(&scenario_text, "scenario.toml").unwrap_or_default();
     let report = claims::parse_report(table.get("report"))?;
-    let verdicts = claims::evaluate(dir, &report, &data.metrics)?;
+    let verdicts = match verdicts {
+        Some(v) => v,
+        None => claims::evaluate(dir, &report, &data.metrics)?,
+    };
     let name = table.get("name").and_then(|v| v.as_str()).unwrap_or("run").to_string();
     let description = table.get("description").and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let cells = data.last_iteration().len();
@@ -276,10 +278,9 @@ pub fn scenario_report(dir: &Path, formats: &[Format]) -> Result<ScenarioSection
     let _ = write!(body, "<h2 id=\"run\">Run</h2>\n{}", manifest_html(dir));
     let _ = write!(body, "<h2 id=\"scenario\">Scenario</h2>\n<pre>{}</pre>\n", escape(&scenario_text));
     let html = page(&format!("{name}: collapse report"), &body);
-    let path = dir.join("report.html");
-    let tmp = dir.join(".report.html.tmp");
-    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut staging = crate::output::Staging::new(dir)?;
+    staging.text("report.html", &html)?;
+    staging.commit()?;
     Ok(ScenarioSection { name, description, verdicts, figures, size })
 }
 

@@ -392,8 +392,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             plot::command(&dir, out.as_deref(), &format, adhoc)
         }
         Command::Report { dir } => {
-            html::scenario_report(&dir, &[plot::Format::Svg, plot::Format::Png])?;
-            println!("wrote {}", dir.join("report.html").display());
+            html::scenario_report(&dir, &[plot::Format::Svg, plot::Format::Png], None)?;
+            outln!("wrote {}", dir.join("report.html").display());
             Ok(())
         }
         Command::Reproduce { paper, quick, out, threads, format, set } => {
@@ -419,7 +419,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Compare { dir, param, metric, iteration, every_iteration, bootstrap } => {
             let runs = compare::load(&dir)?;
             if every_iteration {
-                print!("{}", compare::render_every_iteration(&runs, &param, metric.as_deref(), bootstrap)?);
+                out!("{}", compare::render_every_iteration(&runs, &param, metric.as_deref(), bootstrap)?);
                 return Ok(());
             }
             let c = compare::compare(&runs, &param, metric.as_deref(), iteration, bootstrap)?;

@@ -55,7 +55,8 @@ pub fn merge(dir: &Path, quiet: bool) -> Result<()> {
         .into());
     }
     let text = &parts[0].1.state.scenario;
-    let table = spec::parse(text, "the parts' scenario")?;
+    let mut table = spec::parse(text, "the parts' scenario")?;
+    crate::tables::load_tables(&mut table, &crate::tables::Base::Dir(parts_dir.to_path_buf()))?;
     let s = spec::resolve(&table)?;
     let units = engine::units(&s).len();
     // Every unit exactly once, and every part complete.

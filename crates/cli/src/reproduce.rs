@@ -134,7 +134,7 @@ pub fn command(name: &str, opts: &ReproduceOptions) -> Result<()> {
     let root = opts.out.clone().unwrap_or_else(|| default_dir(paper, opts.quick));
     crate::output::check_writable(&root)?;
     let started = Instant::now();
-    println!("{} {}: {}", paper.id, paper.authors, paper.title);
+    outln!("{} {}: {}", paper.id, paper.authors, paper.title);
     let mut sections = Vec::new();
     for s in scenarios {
         let mut sets = Vec::new();
@@ -148,8 +148,8 @@ pub fn command(name: &str, opts: &ReproduceOptions) -> Result<()> {
         let request =
             crate::run::RunRequest { out: Some(dir.clone()), threads: opts.threads, quiet: true, ..Default::default() };
         let outcome = crate::run::execute(s.name, &sets, &request)?;
-        let report = crate::html::scenario_report(&dir, &opts.formats)?;
-        println!(
+        let report = crate::html::scenario_report(&dir, &opts.formats, Some(outcome.verdicts.clone()))?;
+        outln!(
             "\n{} ({} cells × {} replicates, {:.1} s): {}",
             s.name,
             outcome.cells,
@@ -158,20 +158,22 @@ pub fn command(name: &str, opts: &ReproduceOptions) -> Result<()> {
             s.summary
         );
         for v in &outcome.verdicts {
-            println!("  {v}");
+            outln!("  {v}");
         }
         if outcome.verdicts.is_empty() {
-            println!("  (no claims)");
+            outln!("  (no claims)");
         }
         sections.push(report);
     }
     let index = crate::html::index(paper, opts.quick, &sections)?;
-    std::fs::write(root.join("report.html"), index)?;
+    let mut staging = crate::output::Staging::new(&root)?;
+    staging.text("report.html", &index)?;
+    staging.commit()?;
     let (held, total) = sections
         .iter()
         .flat_map(|s| &s.verdicts)
         .fold((0, 0), |(h, t), v| (h + usize::from(v.holds == Some(true)), t + 1));
-    println!(
+    outln!(
         "\n{held} of {total} claims hold; wrote {} (report.html, one folder per scenario) in {:.1} s",
         root.display(),
         started.elapsed().as_secs_f64()

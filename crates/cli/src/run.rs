@@ -387,7 +387,7 @@ pub fn run_scenario(name_or_file: &str, sets: &[String], req: &RunRequest) -> Re
     outcome.print();
     if req.report && req.shard.is_none() {
         let formats = [crate::plot::Format::Svg, crate::plot::Format::Png];
-        crate::html::scenario_report(&outcome.out_dir, &formats)?;
+        crate::html::scenario_report(&outcome.out_dir, &formats, Some(outcome.verdicts.clone()))?;
         outln!("wrote {}", outcome.out_dir.join("report.html").display());
     }
     Ok(())
@@ -466,7 +466,7 @@ pub fn execute(name_or_file: &str, sets: &[String], req: &RunRequest) -> Result<
     let started = Instant::now();
     let trajectories: usize = todo.iter().map(|&(g, _)| s.groups[g].cells.len()).sum();
     let bar = progress_bar(req.quiet, trajectories, "trajectories");
-    let mut recorder = Recorder::new(&wd, layout, s.replicates)?;
+    let mut recorder = Recorder::new(&wd, layout)?;
     let stats =
         engine::run(&s, &todo, RunOptions { threads: req.threads, ..RunOptions::default() }, &mut recorder, &|k| {
             bar.inc(k as u64)

@@ -80,7 +80,7 @@ pub fn assign(s: &ResolvedScenario, count: usize) -> Vec<Vec<usize>> {
     let mut units: Vec<(f64, usize)> = (0..s.groups.len())
         .flat_map(|g| {
             let cost = unit_cost(s, g);
-            (0..s.replicates).map(move |r| (cost, g * s.replicates + r))
+            (0..s.replicates).map(move |r| (cost, crate::workdir::unit_id(s.replicates, g, r)))
         })
         .collect();
     units.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -100,6 +100,29 @@ pub fn assign(s: &ResolvedScenario, count: usize) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every unit lands in exactly one shard, and the busiest shard keeps LPT's guarantee:
+    /// at most 4/3 of the best possible load, which is at least max(total / shards,
+    /// largest unit), on groups of very different cost (n = 20 and 200).
+    #[test]
+    fn assignment_covers_every_unit_once_within_the_lpt_bound() {
+        let text = "name = \"lpt\"\nseed = 1\nreplicates = 9\niterations = 5\n[design]\nn = [20, 200]\np = 40\n\
+                    [covariance]\nkind = [\"isotropic\", \"spiked\"]\n[covariance.spiked]\nspikes = [4.0]\n[estimator]\nkind = \"ridge\"\nlambda = 0.1\n[schedule]\nkind = \"constant\"\nw = 0.5\n";
+        let s = collapse_core::spec::resolve(&collapse_core::spec::parse(text, "test").unwrap()).unwrap();
+        let units = s.groups.len() * s.replicates;
+        let cost = |id: usize| unit_cost(&s, id / s.replicates);
+        let largest = (0..units).map(cost).fold(0.0, f64::max);
+        let total: f64 = (0..units).map(cost).sum();
+        for count in [1, 2, 4, 7] {
+            let shards = assign(&s, count);
+            let mut all = shards.concat();
+            all.sort_unstable();
+            assert_eq!(all, (0..units).collect::<Vec<_>>(), "{count} shards");
+            let busiest = shards.iter().map(|ids| ids.iter().map(|&id| cost(id)).sum::<f64>()).fold(0.0, f64::max);
+            let best = (total / count as f64).max(largest);
+            assert!(busiest <= 4.0 / 3.0 * best * (1.0 + 1e-12), "{count} shards: {busiest} vs best ≥ {best}");
+        }
+    }
 
     #[test]
     fn shard_specs_parse_and_slurm_variables_select_one() {

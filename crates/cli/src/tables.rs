@@ -142,6 +142,18 @@ fn load(path: &str, base: &Base, field: &str) -> Result<String> {
     }
 }
 
+/// Make the table with hash `pinned` available without reading a path: true when it is
+/// registered already or is one of the shipped files.
+fn load_pinned(pinned: &str, field: &str) -> Result<bool> {
+    if collapse_core::registered_table(pinned).is_some() {
+        return Ok(true);
+    }
+    match SHIPPED.iter().find(|(_, bytes)| file_hash(bytes) == pinned) {
+        Some((path, _)) => load(path, &Base::Registered, field).map(|_| true),
+        None => Ok(false),
+    }
+}
+
 /// Load every table a scenario's `[covariance]` names and write the hashes in.
 pub fn load_tables(scenario: &mut toml::Table, base: &Base) -> Result<()> {
     let Some(toml::Value::Table(section)) = scenario.get_mut("covariance") else { return Ok(()) };
@@ -171,7 +183,17 @@ pub fn load_tables(scenario: &mut toml::Table, base: &Base) -> Result<()> {
         }
         None => return Ok(()), // the resolver reports the missing parameter
     };
-    let hash = load(&path, base, &format!("{prefix}.path"))?;
+    let field = format!("{prefix}.path");
+    let hash = match (load(&path, base, &field), params.get("hash")) {
+        // A saved scenario (an output directory's scenario.toml, a shard's state, a Slurm
+        // task's copy) keeps the path as first written, relative to the original scenario
+        // file; the pinned hash still names the data when it is shipped or already loaded.
+        (Err(e), Some(toml::Value::String(pinned))) => match load_pinned(pinned, &field)? {
+            true => pinned.clone(),
+            false => return Err(e),
+        },
+        (loaded, _) => loaded?,
+    };
     match params.get("hash") {
         Some(toml::Value::String(pinned)) if *pinned != hash => {
             return Err(UserError::new(format!(
@@ -198,6 +220,24 @@ mod tests {
         assert_eq!(t.names().len(), 31);
         let y = t.column("malignant").unwrap();
         assert_eq!(y.iter().filter(|&&v| v > 0.5).count(), 212);
+    }
+
+    /// A saved scenario whose relative path no longer resolves loads the shipped table
+    /// its hash pins; an unknown pinned hash keeps the error about the path.
+    #[test]
+    fn a_pinned_shipped_table_loads_without_its_path() {
+        let wdbc = file_hash(SHIPPED[0].1);
+        let elsewhere = Base::Dir(tempfile::tempdir().unwrap().path().to_path_buf());
+        let scenario = |hash: &str| -> toml::Table {
+            toml::from_str(&format!("[covariance]\nkind = \"table\"\npath = \"../data/wdbc.csv\"\nhash = \"{hash}\"\n"))
+                .unwrap()
+        };
+        let mut saved = scenario(&wdbc);
+        load_tables(&mut saved, &elsewhere).unwrap();
+        assert_eq!(saved["covariance"]["hash"].as_str(), Some(wdbc.as_str()));
+        assert!(collapse_core::registered_table(&wdbc).is_some());
+        let e = load_tables(&mut scenario(&"0".repeat(32)), &elsewhere).unwrap_err();
+        assert!(e.to_string().contains("cannot read the data file"), "{e}");
     }
 
     #[test]

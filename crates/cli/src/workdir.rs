@@ -205,7 +205,6 @@ impl WorkDir {
 #[derive(Debug)]
 pub struct Recorder {
     layout: Layout,
-    replicates: usize,
     spill: File,
     log: File,
     pending: Vec<usize>,
@@ -215,7 +214,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Record into `dir`.
-    pub fn new(dir: &WorkDir, layout: Layout, replicates: usize) -> Result<Self> {
+    pub fn new(dir: &WorkDir, layout: Layout) -> Result<Self> {
         let spill = File::options()
             .write(true)
             .open(dir.path.join("spill.bin"))
@@ -225,15 +224,7 @@ impl Recorder {
             .append(true)
             .open(dir.path.join("done.log"))
             .with_context(|| format!("cannot open {}/done.log", dir.path.display()))?;
-        Ok(Recorder {
-            layout,
-            replicates,
-            spill,
-            log,
-            pending: Vec::new(),
-            last: Instant::now(),
-            every: checkpoint_every(),
-        })
+        Ok(Recorder { layout, spill, log, pending: Vec::new(), last: Instant::now(), every: checkpoint_every() })
     }
 
     /// Sync the values written so far, then record their units as done.
@@ -263,7 +254,7 @@ impl Sink for Recorder {
                 .write_all_at(&bytes, self.layout.byte_offset(p.cell, unit.replicate))
                 .map_err(|e| CoreError::Output(format!("spilling results: {e}")))?;
         }
-        self.pending.push(unit_id(self.replicates, unit.group, unit.replicate));
+        self.pending.push(unit_id(self.layout.replicates, unit.group, unit.replicate));
         if self.last.elapsed() >= self.every {
             self.checkpoint()?;
         }

@@ -1,13 +1,12 @@
 //! Integration tests of the real `collapse` binary: small scenarios, Parquet read back.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
 
 use collapse_cli::output::read_parquet;
-use common::{f64_col, i64_col, str_col};
+use common::{f64_col, i64_col, str_col, write_scenario};
 
 const BASE: &str = r#"
 name = "tiny"
@@ -29,12 +28,6 @@ w = [0.5, 0.9]
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_collapse"))
-}
-
-fn write_scenario(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("scenario.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn run(args: &[&str]) -> Output {

@@ -135,7 +135,9 @@ fn golden_ratio_figures_show_every_cell_and_the_dense_theory() {
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let line = doc
         .descendants()
-        .find(|n| n.tag_name().name() == "polyline" && n.attribute("stroke-width") == Some("2"))
+        .find(|n| {
+            n.tag_name().name() == "polyline" && n.attribute("stroke-width") == Some(THEORY_WIDTH.to_string().as_str())
+        })
         .unwrap();
     let pts: Vec<(f64, f64)> = line
         .attribute("points")

@@ -3,8 +3,11 @@
 //! and foreign directories are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+mod common;
+use common::write_scenario;
 
 const BIN: &str = env!("CARGO_BIN_EXE_collapse");
 
@@ -28,12 +31,6 @@ kind = "constant"
 w = [0.5, 0.8]
 "#;
 
-fn write(dir: &Path, text: &str) -> PathBuf {
-    let f = dir.join("scenario.toml");
-    std::fs::write(&f, text).unwrap();
-    f
-}
-
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN).args(args).envs(env.iter().copied()).output().unwrap()
 }
@@ -52,7 +49,7 @@ fn same_outputs(a: &Path, b: &Path) {
 #[test]
 fn four_shards_merge_to_the_unsharded_run() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), SCENARIO);
+    let file = write_scenario(dir.path(), SCENARIO);
     let f = file.to_str().unwrap();
     let whole = dir.path().join("whole");
     ok(run(&["run", f, "--out", whole.to_str().unwrap(), "-q"], &[]));
@@ -73,7 +70,8 @@ fn four_shards_merge_to_the_unsharded_run() {
     assert!(sharded.join("parts/shard-3-of-4").is_dir(), "the Slurm variables did not select shard 3/4");
     ok(run(&["merge", out, "-q"], &[]));
     same_outputs(&whole, &sharded);
-    // Shards are balanced in work: unit costs differ by group (n = 20 vs 60), so counts differ.
+    // The parts' unit lists add up to every unit once (the balance of the split is
+    // tested with `shard::assign` itself).
     let units = |k: usize| {
         let state: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(sharded.join(format!("parts/shard-{k}-of-4/state.json"))).unwrap(),
@@ -88,7 +86,7 @@ fn four_shards_merge_to_the_unsharded_run() {
 #[test]
 fn parts_of_different_scenarios_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), SCENARIO);
+    let file = write_scenario(dir.path(), SCENARIO);
     let f = file.to_str().unwrap();
     let out = dir.path().join("mixed");
     let o = out.to_str().unwrap();
@@ -108,7 +106,7 @@ fn parts_of_different_scenarios_are_refused() {
 fn a_killed_run_resumes_to_identical_output() {
     let dir = tempfile::tempdir().unwrap();
     let text = SCENARIO.replace("replicates = 40", "replicates = 1500").replace("n = [20, 60]", "n = [20, 30]");
-    let file = write(dir.path(), &text);
+    let file = write_scenario(dir.path(), &text);
     let f = file.to_str().unwrap();
     let whole = dir.path().join("whole");
     ok(run(&["run", f, "--out", whole.to_str().unwrap(), "-q"], &[]));

@@ -3,7 +3,7 @@ use collapse_core::rand::RngExt as _;
 use collapse_core::rng::fill_normal;
 use collapse_core::{
     BuildContext, CellTheory, CoreError, Covariance, Family, MetricKind, MetricSpec, Model, NoTheory, Origin,
-    ParamError, Params, Path, Rng, SampleFamily, SampleSizes, minimise_weight, model_ref,
+    ParamError, Params, Path, Rng, SampleFamily, SampleSizes, model_ref,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -252,10 +252,6 @@ impl CellTheory for EcdfTheory {
         let a = (w * w + q * n / m) / (1.0 - q * (1.0 - 1.0 / m));
         Ok(a * self.sd / (n * std::f64::consts::PI.sqrt()))
     }
-
-    fn optimal_weight(&self) -> Result<(f64, f64), NoTheory> {
-        minimise_weight(|w| self.limit(w))
-    }
 }
 
 impl Params for EcdfParams {
@@ -279,15 +275,7 @@ collapse_core::register!(
 mod tests {
     use super::*;
 
-    /// ∫ g over [a, b] by the composite Simpson rule.
-    fn simpson(a: f64, b: f64, cells: usize, g: impl Fn(f64) -> f64) -> f64 {
-        let h = (b - a) / cells as f64;
-        let mut s = g(a) + g(b);
-        for i in 1..cells {
-            s += g(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
-        }
-        s * h / 3.0
-    }
+    use crate::simpson;
 
     fn step_cdf(u: &[f64], cum: &[f64], x: f64) -> f64 {
         u.iter().zip(cum).filter(|(a, _)| **a <= x).map(|(_, c)| *c).next_back().unwrap_or(0.0)
@@ -345,30 +333,8 @@ mod tests {
         let x = Mat::from_fn(3, 1, |i, _| [2.0, -1.0, 5.0][i]);
         let fit = Ecdf.fit(x.as_ref(), &[0.2, 0.5, 0.3], None).unwrap();
         let mut rng = Streams::new(5, 0, 0).rng(Purpose::SyntheticNoise, 1);
-        #[derive(Debug)]
-        struct Unit;
-        impl Covariance for Unit {
-            fn dim(&self) -> usize {
-                1
-            }
-            fn eigenvalues(&self) -> Vec<f64> {
-                vec![1.0]
-            }
-            fn to_eigenbasis(&self, v: ColRef<'_, f64>) -> collapse_core::faer::Col<f64> {
-                v.to_owned()
-            }
-            fn to_standard_basis(&self, c: ColRef<'_, f64>) -> collapse_core::faer::Col<f64> {
-                c.to_owned()
-            }
-            fn apply(&self, m: MatRef<'_, f64>) -> Mat<f64> {
-                m.to_owned()
-            }
-            fn sample(&self, _: usize, _: &mut Rng) -> Mat<f64> {
-                Mat::zeros(0, 0)
-            }
-        }
         let n = 100_000;
-        let d = Ecdf.draw(&fit, Origin::Synthetic, n, &Unit, &mut rng).unwrap();
+        let d = Ecdf.draw(&fit, Origin::Synthetic, n, &crate::test_support::Diagonal(vec![1.0]), &mut rng).unwrap();
         let share = (0..n).filter(|&i| (d[(i, 0)] + 1.0).abs() < 1e-12).count() as f64 / n as f64;
         let z = (share - 0.5) / (0.25 / n as f64).sqrt();
         assert!(z.abs() < 4.0, "{share}");

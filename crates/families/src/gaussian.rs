@@ -2,7 +2,7 @@ use collapse_core::faer::{ColRef, Mat, MatRef};
 use collapse_core::rng::fill_normal;
 use collapse_core::{
     BuildContext, CellTheory, CoreError, Covariance, Family, MetricKind, MetricSpec, Model, NoTheory, Origin,
-    ParamError, Params, Path, Rng, SampleFamily, SampleSizes, minimise_weight, model_ref,
+    ParamError, Params, Path, Rng, SampleFamily, SampleSizes, model_ref,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -272,10 +272,6 @@ impl CellTheory for GaussianTheory {
             (w * w + q * k * s) / one_minus_q
         };
         Ok(v * self.tr / n)
-    }
-
-    fn optimal_weight(&self) -> Result<(f64, f64), NoTheory> {
-        minimise_weight(|w| self.limit(w))
     }
 }
 

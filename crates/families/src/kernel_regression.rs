@@ -3,10 +3,12 @@ use collapse_core::rand::RngExt as _;
 use collapse_core::rng::fill_normal;
 use collapse_core::{
     BuildContext, CellTheory, CoreError, Covariance, Family, MetricKind, MetricSpec, Model, NoTheory, Origin,
-    ParamError, Params, Path, Rng, SampleFamily, SampleSizes, minimise_weight, model_ref,
+    ParamError, Params, Path, Rng, SampleFamily, SampleSizes, model_ref,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::simpson;
 
 const WHAT: &str = "kernel-regression";
 
@@ -112,19 +114,6 @@ pub fn biweight(u: f64) -> f64 {
     }
 }
 
-/// ∫ g over [a, b] by the composite Simpson rule with `cells` (even) cells.
-fn simpson(a: f64, b: f64, cells: usize, g: impl Fn(f64) -> f64) -> f64 {
-    if b <= a {
-        return 0.0;
-    }
-    let h = (b - a) / cells as f64;
-    let mut s = g(a) + g(b);
-    for i in 1..cells {
-        s += g(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
-    }
-    s * h / 3.0
-}
-
 /// See [`KernelRegressionParams`].
 #[derive(Debug, Clone)]
 pub struct KernelRegression {
@@ -132,9 +121,11 @@ pub struct KernelRegression {
     sigma: f64,
     h: f64,
     grid: Vec<f64>,
-    /// ρ = R(K∗K)/R(K) of the biweight kernel.
-    rho: f64,
 }
+
+/// ρ = R(K∗K)/R(K) of the biweight kernel: R(K∗K) = 1168780/2263261 by exact polynomial
+/// integration and R(K) = 5/7 (docs/families.md §4.2).
+pub const BIWEIGHT_RHO: f64 = 233_756.0 / 323_323.0;
 
 /// The truth, or a fitted smoother (samples sorted by x with their weights).
 #[derive(Debug, Clone)]
@@ -156,21 +147,7 @@ impl KernelRegression {
     /// The family with true `function`, noise sd `sigma`, bandwidth `h` and a quadrature
     /// grid of `grid` midpoints.
     pub fn new(function: TrueFunction, sigma: f64, h: f64, grid: usize) -> Self {
-        // K∗K(z) = ∫ K(u)K(z − u) du on |z| ≤ 2; R(K) = 5/7.
-        let conv = |z: f64| simpson((z - 1.0).max(-1.0), (z + 1.0).min(1.0), 400, |u| biweight(u) * biweight(z - u));
-        let r_conv = simpson(-2.0, 2.0, 800, |z| conv(z) * conv(z));
-        KernelRegression {
-            function,
-            sigma,
-            h,
-            grid: (0..grid).map(|j| (j as f64 + 0.5) / grid as f64).collect(),
-            rho: r_conv / (5.0 / 7.0),
-        }
-    }
-
-    /// The share of a fit's variance that survives re-smoothing, R(K∗K)/R(K).
-    pub fn rho(&self) -> f64 {
-        self.rho
+        KernelRegression { function, sigma, h, grid: (0..grid).map(|j| (j as f64 + 0.5) / grid as f64).collect() }
     }
 
     /// f̂(x0) for a fit.
@@ -293,7 +270,7 @@ impl SampleFamily for KernelRegression {
         _covariance: &dyn Covariance,
     ) -> Result<Box<dyn CellTheory>, NoTheory> {
         let (ib, iv) = self.bias_variance(sizes.real as f64);
-        Ok(Box::new(KernelTheory { k: sizes.ratio(), ib, iv, rho: self.rho }))
+        Ok(Box::new(KernelTheory { k: sizes.ratio(), ib, iv, rho: BIWEIGHT_RHO }))
     }
 }
 
@@ -334,10 +311,6 @@ impl CellTheory for KernelTheory {
         let q = (1.0 - w) * (1.0 - w);
         let v = (w * w + q * self.k) / (1.0 - self.rho * q);
         Ok(self.ib / (w * w) + v * self.iv)
-    }
-
-    fn optimal_weight(&self) -> Result<(f64, f64), NoTheory> {
-        minimise_weight(|w| self.limit(w))
     }
 }
 
@@ -394,12 +367,15 @@ mod tests {
         assert!((out[0] - 0.5).abs() < 1e-14, "{}", out[0]);
     }
 
-    /// ρ = R(K∗K)/R(K) for the biweight against its exact value 233756/323323 ≈ 0.72298
-    /// (R(K∗K) = 1168780/2263261 by exact polynomial integration, docs/families.md §4.2).
+    /// The exact ρ = R(K∗K)/R(K) against quadrature: K∗K(z) = ∫ K(u)K(z − u) du on
+    /// |z| ≤ 2, R(K) = ∫ K² = 5/7.
     #[test]
     fn rho_of_the_biweight() {
-        let rho = fam(0.1).rho();
-        assert!((rho - 233_756.0 / 323_323.0).abs() < 1e-9, "{rho}");
+        let conv = |z: f64| simpson((z - 1.0).max(-1.0), (z + 1.0).min(1.0), 400, |u| biweight(u) * biweight(z - u));
+        let r_kernel = simpson(-1.0, 1.0, 400, |u| biweight(u) * biweight(u));
+        assert!((r_kernel - 5.0 / 7.0).abs() < 1e-8, "{r_kernel}");
+        let rho = simpson(-2.0, 2.0, 800, |z| conv(z) * conv(z)) / r_kernel;
+        assert!((rho - BIWEIGHT_RHO).abs() < 1e-9, "{rho}");
     }
 
     #[test]

@@ -44,3 +44,17 @@ fn require_one_dimension(p: usize, why: &str) -> Result<(), collapse_core::CoreE
         Err(collapse_core::CoreError::config("design.p", format!("{why}; set p = 1 (got {p})")))
     }
 }
+
+/// ∫ g over [a, b] by the composite Simpson rule with `cells` (even) cells; 0 for an
+/// empty interval.
+fn simpson(a: f64, b: f64, cells: usize, g: impl Fn(f64) -> f64) -> f64 {
+    if b <= a {
+        return 0.0;
+    }
+    let h = (b - a) / cells as f64;
+    let mut s = g(a) + g(b);
+    for i in 1..cells {
+        s += g(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    s * h / 3.0
+}

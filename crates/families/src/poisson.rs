@@ -62,11 +62,14 @@ impl Likelihood for PoissonLikelihood {
     }
 }
 
+/// expm1(x) − x without cancellation: its Taylor series up to x⁴ where |x| < 10⁻³.
+fn expm1_minus_x(x: f64) -> f64 {
+    if x.abs() < 1e-3 { x * x * (0.5 + x * (1.0 / 6.0 + x / 24.0)) } else { x.exp_m1() - x }
+}
+
 /// e^u(expm1(d) − d), d = v − u: the Poisson KL of means e^u and e^v without cancellation.
 pub fn poisson_kl(u: f64, v: f64) -> f64 {
-    let d = v - u;
-    let tail = if d.abs() < 1e-3 { d * d * (0.5 + d * (1.0 / 6.0 + d / 24.0)) } else { d.exp_m1() - d };
-    u.exp() * tail
+    u.exp() * expm1_minus_x(v - u)
 }
 
 /// See [`PoissonParams`].
@@ -135,9 +138,7 @@ impl Regression for Poisson {
                 // so that nothing cancels when β̂ ≈ β.
                 let s11 = covariance.quad_form(truth);
                 let s22 = covariance.quad_form(estimate);
-                let x = 0.5 * (s22 - s11);
-                let tail = if x.abs() < 1e-3 { x * x * (0.5 + x * (1.0 / 6.0 + x / 24.0)) } else { x.exp_m1() - x };
-                (0.5 * s11).exp() * (tail + 0.5 * d2)
+                (0.5 * s11).exp() * (expm1_minus_x(0.5 * (s22 - s11)) + 0.5 * d2)
             }
         };
         if !(d2.is_finite() && excess.is_finite()) {

@@ -7,7 +7,7 @@ use collapse_core::spectral::linalg::{matmul, matvec, t_matvec, truncated_svd};
 use collapse_core::spectral::{Directions, Moments, NoiseDraws, RowSpace, SigmaForm, Simulation, Source, Step};
 use collapse_core::{
     BuildContext, CellTheory, CellView, CoreError, Covariance, DesignUse, MetricKind, MetricSpec, NoTheory, ParamError,
-    Params, Plan, PlannedMetric, Protocol, ReplicateData, Retention, RowSpaceMode, Trajectory, Tuning,
+    Params, Plan, PlannedMetric, Protocol, ReplicateData, RowSpaceMode, Trajectory, Tuning,
 };
 use rand::Rng as _;
 use rand_distr::{ChiSquared, Distribution};
@@ -325,9 +325,7 @@ impl Protocol for GenerationalChain {
                 "the downstream model of the generational chain must be a spectral filter (ridge, min-norm, ols, pcr) or tuned-ridge",
             ));
         }
-        let replace = (1..=cell.iterations.max(1))
-            .all(|t| matches!(cell.policy.retention(t, cell.n), Retention::Pool { newest } if newest >= 1.0));
-        if !replace {
+        if !crate::fresh_design::replaces(cell) {
             return Err(CoreError::config(
                 "policy.kind",
                 "the generational chain trains each generation on the previous generator's labels only; use `replace`",

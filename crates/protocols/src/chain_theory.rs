@@ -17,9 +17,7 @@ use collapse_theory::{
 
 use crate::chain::{GenerationalChain, GeneratorDesign, GeneratorFit};
 
-fn no(e: impl std::fmt::Display) -> NoTheory {
-    NoTheory::new(e.to_string())
-}
+use crate::theory::no;
 
 /// What the chain's theory predicts from.
 #[derive(Debug, Clone)]

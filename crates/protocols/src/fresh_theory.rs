@@ -11,9 +11,7 @@ use collapse_theory::{FreshRidge, FreshStep, fresh_limit_step, fresh_stationary,
 use crate::fresh_design::{FreshDesign, replaces};
 use collapse_core::minimise_weight;
 
-fn no(e: impl std::fmt::Display) -> NoTheory {
-    NoTheory::new(e.to_string())
-}
+use crate::theory::no;
 
 /// What the predictions are computed from.
 #[derive(Debug, Clone, Copy)]

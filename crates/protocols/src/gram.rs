@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use collapse_core::faer::{Col, ColRef, Mat, MatRef, Par};
-use collapse_core::spectral::linalg::{Cholesky, lower_gram, matvec, symmetric_eigen, t_matvec};
+use collapse_core::spectral::linalg::{Cholesky, lower_gram, matvec, rank_tolerance, symmetric_eigen, t_matvec};
 use collapse_core::{CoreError, Estimator, FitInput, Likelihood};
 
 /// Largest certified condition number of G + nλI for which the Cholesky route is taken:
@@ -149,22 +149,7 @@ pub struct GramFactor {
     vectors: Mat<f64>,
 }
 
-/// Eigenvalues at or below this fraction of the largest count as zero: the Gram matrix
-/// carries rounding of order ε·max(m, p)·λ_max, so the cut moves from the SVD's
-/// d_max·max(m, p)·ε to the eigenvalue level (docs/numerics.md §9).
-fn eigen_cut(lmax: f64, m: usize, p: usize) -> f64 {
-    lmax * (m.max(p) as f64) * f64::EPSILON
-}
-
 impl GramFactor {
-    /// Factorize `x` through its smaller Gram matrix.
-    pub fn new(x: MatRef<'_, f64>, par: Par) -> Result<Self, CoreError> {
-        let (m, p) = x.shape();
-        let left = m <= p;
-        let gram = if left { lower_gram(x, par) } else { lower_gram(x.transpose(), par) };
-        Self::from_gram(gram.as_ref(), left, m, p, par)
-    }
-
     /// From the lower triangle of a Gram matrix already formed (XXᵀ if `left`, else XᵀX)
     /// of an m × p design.
     pub fn from_gram(gram: MatRef<'_, f64>, left: bool, m: usize, p: usize, par: Par) -> Result<Self, CoreError> {
@@ -177,7 +162,10 @@ impl GramFactor {
                 format!("non-finite eigenvalue (m = {m}, p = {p})"),
             ));
         }
-        let cut = eigen_cut(lmax.max(0.0), m, p);
+        // The Gram matrix carries rounding of order ε·max(m, p)·λ_max, so the SVD's rank
+        // tolerance applies at the eigenvalue level, to λ_max instead of d_max
+        // (docs/numerics.md §9).
+        let cut = rank_tolerance(lmax.max(0.0), m, p);
         let order: Vec<usize> = (0..ev.len()).rev().filter(|&i| ev[i] > cut).collect();
         let d = order.iter().map(|&i| ev[i].sqrt()).collect();
         let vectors = Mat::from_fn(vecs.nrows(), order.len(), |i, j| vecs[(i, order[j])]);
@@ -249,7 +237,8 @@ mod tests {
             let y = Col::from_fn(m, |i| (i as f64 * 0.7).sin());
             let svd = truncated_svd(x.as_ref(), Par::Seq).unwrap();
             for nl in [0.0, 0.5] {
-                let g = GramFactor::new(x.as_ref(), Par::Seq).unwrap();
+                let gram = Gram::new(x.as_ref(), Par::Seq);
+                let g = gram.factor(Par::Seq).unwrap();
                 assert_eq!(g.d.len(), svd.d.len());
                 let gains: Vec<f64> = g.d.iter().map(|d| d / (d * d + nl)).collect();
                 let a = g.apply(x.as_ref(), y.as_ref(), &gains, Par::Seq);
@@ -264,7 +253,8 @@ mod tests {
         // fit is the least-squares fit on the averaged labels (finite, not 1e13).
         let base = design(5, 30, 4);
         let x = Mat::from_fn(10, 30, |i, j| base[(i % 5, j)]);
-        let g = GramFactor::new(x.as_ref(), Par::Seq).unwrap();
+        let gram = Gram::new(x.as_ref(), Par::Seq);
+        let g = gram.factor(Par::Seq).unwrap();
         assert_eq!(g.d.len(), 5);
         let y = Col::from_fn(10, |i| if i < 5 { 1.0 } else { -1.0 });
         let gains: Vec<f64> = g.d.iter().map(|d| 1.0 / d).collect();

@@ -24,7 +24,8 @@ use collapse_theory::{
 
 use crate::mixing::RealLabels;
 
-fn no(e: impl std::fmt::Display) -> NoTheory {
+/// A theory that does not apply, and why.
+pub(crate) fn no(e: impl std::fmt::Display) -> NoTheory {
     NoTheory::new(e.to_string())
 }
 

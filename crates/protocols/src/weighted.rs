@@ -8,8 +8,8 @@ use collapse_core::rng::Purpose;
 use collapse_core::spectral::linalg::matvec;
 use collapse_core::{
     BuildContext, CellTheory, CellView, CoreError, Covariance, DesignUse, Estimator, FitInput, MetricKind, Model,
-    NoTheory, Origin, ParamError, Params, Path, Plan, PlannedMetric, Protocol, Regression, ReplicateData, Retention,
-    SampleFamily, SampleSizes, Streams, Trajectory,
+    NoTheory, Origin, ParamError, Params, Path, Plan, PlannedMetric, Protocol, Regression, ReplicateData, SampleFamily,
+    SampleSizes, Streams, Trajectory,
 };
 use collapse_theory::{optimal_w_noise_ratio, variance_factors_with_noise_ratio};
 use schemars::JsonSchema;
@@ -178,9 +178,7 @@ impl Protocol for Weighted {
                 format!("gives m = n/k above {MAX_SYNTHETIC} synthetic samples per round; use a larger k"),
             ));
         }
-        let replace = (1..=cell.iterations.max(1))
-            .all(|t| matches!(cell.policy.retention(t, cell.n), Retention::Pool { newest } if newest >= 1.0));
-        if !replace {
+        if !crate::fresh_design::replaces(cell) {
             return Err(CoreError::config(
                 "policy.kind",
                 "`weighted` trains each round on that round's real and synthetic samples; use policy `replace`",
@@ -264,7 +262,7 @@ impl Protocol for Weighted {
 
     fn theory(&self, cell: &CellView<'_>) -> Result<Box<dyn CellTheory>, NoTheory> {
         let sizes = self.sizes(cell.n);
-        match view(cell).map_err(|e| NoTheory::new(e.to_string()))? {
+        match view(cell).map_err(crate::theory::no)? {
             View::Samples(fam) => fam.weighted_theory(sizes, cell.covariance),
             View::Regression(_) if cell.covariance.population().is_some() => Err(NoTheory::new(
                 "a data table's labels are not drawn from the model; the first-order theory does not apply",
@@ -335,7 +333,7 @@ impl CellTheory for WeightedGlmTheory {
     }
 
     fn optimal_weight(&self) -> Result<(f64, f64), NoTheory> {
-        let w = optimal_w_noise_ratio(self.k).map_err(|e| NoTheory::new(e.to_string()))?;
+        let w = optimal_w_noise_ratio(self.k).map_err(crate::theory::no)?;
         Ok((w, self.limit(w)?))
     }
 }
@@ -348,14 +346,10 @@ fn row_weights(w: f64, real: usize, synthetic: usize) -> Vec<f64> {
     c
 }
 
-fn stack(a: MatRef<'_, f64>, b: Option<MatRef<'_, f64>>) -> Mat<f64> {
-    match b {
-        None => a.to_owned(),
-        Some(b) => {
-            let ra = a.nrows();
-            Mat::from_fn(ra + b.nrows(), a.ncols(), |i, j| if i < ra { a[(i, j)] } else { b[(i - ra, j)] })
-        }
-    }
+/// The rows of `a` above the rows of `b`.
+fn stack(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    let ra = a.nrows();
+    Mat::from_fn(ra + b.nrows(), a.ncols(), |i, j| if i < ra { a[(i, j)] } else { b[(i - ra, j)] })
 }
 
 struct RegressionTrajectory<'a> {
@@ -414,10 +408,9 @@ impl Trajectory for RegressionTrajectory<'_> {
         let real = if w > 0.0 { Some(self.real(tt)?) } else { None };
         let synthetic = if w < 1.0 { Some(self.synthetic(tt)?) } else { None };
         let (nr, ns) = (real.as_ref().map_or(0, |r| r.1.len()), synthetic.as_ref().map_or(0, |s| s.1.len()));
-        let (x, y) = match (&real, &synthetic) {
-            (Some(r), Some(s)) => (stack(r.0.as_ref(), Some(s.0.as_ref())), [r.1.as_slice(), s.1.as_slice()].concat()),
-            (Some(r), None) => (r.0.clone(), r.1.clone()),
-            (None, Some(s)) => (s.0.clone(), s.1.clone()),
+        let (x, y) = match (real, synthetic) {
+            (Some(r), Some(s)) => (stack(r.0.as_ref(), s.0.as_ref()), [r.1, s.1].concat()),
+            (Some(only), None) | (None, Some(only)) => only,
             (None, None) => return Err(CoreError::numerical("weighted", "no samples")),
         };
         let c = row_weights(w, nr, ns);
@@ -471,9 +464,9 @@ impl Trajectory for SampleTrajectory<'_> {
         if synthetic.is_some() {
             weights.extend(std::iter::repeat_n((1.0 - w) / m as f64, m));
         }
-        let samples = match (&real, &synthetic) {
-            (Some(r), s) => stack(r.as_ref(), s.as_ref().map(Mat::as_ref)),
-            (None, Some(s)) => s.clone(),
+        let samples = match (real, synthetic) {
+            (Some(r), Some(s)) => stack(r.as_ref(), s.as_ref()),
+            (Some(only), None) | (None, Some(only)) => only,
             (None, None) => return Err(CoreError::numerical("weighted", "no samples")),
         };
         let fit = self.family.fit(samples.as_ref(), &weights, self.previous.as_ref())?;

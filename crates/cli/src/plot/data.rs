@@ -220,6 +220,12 @@ impl SummaryData {
         last
     }
 
+    /// The rows of each cell's last iteration (the final-iteration table).
+    pub fn final_rows(&self) -> Vec<usize> {
+        let last = self.last_iteration();
+        (0..self.rows).filter(|&i| last.get(&self.cell[i]) == Some(&self.iteration[i])).collect()
+    }
+
     /// The parameters that vary over `rows`, leaving out any column whose value is fixed by
     /// the columns kept before it (a kind's own parameters, which only follow the kind).
     pub fn varying(&self, rows: &[usize]) -> Vec<String> {

@@ -87,19 +87,28 @@ fn legend_layout(entries: &[(i32, usize, String)], width: i32) -> (Vec<(i32, i32
     (pos, row + 1)
 }
 
-/// The figure's size in pixels.
-pub fn size(f: &Figure) -> (u32, u32) {
+/// Height of the title band, and the padding below the legend (pixels).
+const TITLE_H: u32 = 44;
+const LEGEND_PAD: u32 = 16;
+
+/// The panel grid: (rows, columns) for a figure's panels.
+fn grid(f: &Figure) -> (usize, usize) {
     let n = f.panels.len().max(1);
     let cols = match n {
         1..=3 => n,
         4 => 2,
         _ => 3,
     };
-    let rows = n.div_ceil(cols);
+    (n.div_ceil(cols), cols)
+}
+
+/// The figure's size in pixels.
+pub fn size(f: &Figure) -> (u32, u32) {
+    let (rows, cols) = grid(f);
     let width = if cols == 1 { 820 } else { 1000 };
-    let panel_h = if n == 1 { 480 } else { 340 };
+    let panel_h = if f.panels.len() <= 1 { 480 } else { 340 };
     let (_, legend_rows) = legend_layout(&legend_entries(f), width as i32);
-    (width, 44 + rows as u32 * panel_h + legend_rows as u32 * LEGEND_ROW as u32 + 16)
+    (width, TITLE_H + rows as u32 * panel_h + legend_rows as u32 * LEGEND_ROW as u32 + LEGEND_PAD)
 }
 
 /// The figure as an SVG document.
@@ -122,21 +131,15 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &Figure) -> DrawRe
     let (width, height) = root.dim_in_pixel();
     let entries = legend_entries(f);
     let (positions, legend_rows) = legend_layout(&entries, width as i32);
-    let legend_h = legend_rows * LEGEND_ROW + 16;
-    let (top, rest) = root.split_vertically(44);
-    let (body, legend) = rest.split_vertically(height as i32 - 44 - legend_h);
+    let legend_h = legend_rows * LEGEND_ROW + LEGEND_PAD as i32;
+    let (top, rest) = root.split_vertically(TITLE_H);
+    let (body, legend) = rest.split_vertically(height as i32 - TITLE_H as i32 - legend_h);
     top.draw(&Text::new(
         f.title.clone(),
         (width as i32 / 2, 12),
         ("sans-serif", TITLE_SIZE).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top)),
     ))?;
-    let n = f.panels.len().max(1);
-    let cols = match n {
-        1..=3 => n,
-        4 => 2,
-        _ => 3,
-    };
-    let areas = body.split_evenly((n.div_ceil(cols), cols));
+    let areas = body.split_evenly(grid(f));
     for (panel, area) in f.panels.iter().zip(&areas) {
         draw_panel(area, f, panel)?;
     }

@@ -326,8 +326,7 @@ fn level_json(l: &Level) -> serde_json::Value {
 pub fn defaults(data: &SummaryData) -> Vec<FigureSpec> {
     let Some(metric) = data.metrics.first().cloned() else { return Vec::new() };
     let last = data.last_iteration();
-    let final_rows: Vec<usize> =
-        (0..data.rows).filter(|&i| last.get(&data.cell[i]) == Some(&data.iteration[i])).collect();
+    let final_rows = data.final_rows();
     let axes = data.varying(&final_rows);
     let distinct = |c: &str| -> Vec<Level> {
         let mut v: Vec<Level> =

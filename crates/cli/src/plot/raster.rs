@@ -10,7 +10,7 @@
 //! font or fontconfig is consulted and the PNG is the same on every machine. Browsers
 //! render the SVG's `sans-serif` with their own font, which is DejaVu Sans on Debian.
 
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 
 use anyhow::{Context, Result};
 use resvg::{tiny_skia, usvg};
@@ -34,10 +34,17 @@ pub fn register_font() {
 
 /// Rasterize an SVG document at `scale` × its size, as PNG bytes.
 pub fn png_from_svg(svg: &str, scale: f32) -> Result<Vec<u8>> {
-    let mut options = usvg::Options { font_family: FONT_FAMILY.to_string(), ..usvg::Options::default() };
-    let db = options.fontdb_mut();
-    db.load_font_data(FONT.to_vec());
-    db.set_sans_serif_family(FONT_FAMILY);
+    // The font database with the bundled font, parsed once per process.
+    static FONTS: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+    let fontdb = FONTS
+        .get_or_init(|| {
+            let mut db = usvg::fontdb::Database::new();
+            db.load_font_data(FONT.to_vec());
+            db.set_sans_serif_family(FONT_FAMILY);
+            Arc::new(db)
+        })
+        .clone();
+    let options = usvg::Options { font_family: FONT_FAMILY.to_string(), fontdb, ..usvg::Options::default() };
     let tree = usvg::Tree::from_str(svg, &options).context("the figure's SVG does not parse")?;
     let size = tree.size().to_int_size().scale_by(scale).context("empty figure")?;
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).context("figure too large to rasterize")?;

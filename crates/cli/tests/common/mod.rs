@@ -1,7 +1,16 @@
-//! Helpers shared by the CLI integration tests: reading Parquet columns back.
+//! Helpers shared by the CLI integration tests: scenario files, reading Parquet columns back.
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a subset; a failed unwrap is a failed test
 
+use std::path::{Path, PathBuf};
+
 use polars::prelude::DataFrame;
+
+/// Write `text` as `dir/scenario.toml` and return its path.
+pub fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
 
 /// A Float64 column as values (null → NaN, which fails any comparison that needs a value).
 pub fn f64_col(df: &DataFrame, name: &str) -> Vec<f64> {

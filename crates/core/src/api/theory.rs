@@ -28,8 +28,12 @@ pub trait CellTheory: Send + Sync + std::fmt::Debug {
     fn paths(&self, weights: &[f64]) -> Vec<Result<Path, NoTheory>>;
     /// The stationary (t → ∞) value of the main metric at constant weight `w`.
     fn limit(&self, w: f64) -> Result<f64, NoTheory>;
-    /// The constant weight minimising the stationary main metric, and that minimum.
-    fn optimal_weight(&self) -> Result<(f64, f64), NoTheory>;
+    /// The constant weight minimising the stationary main metric, and that minimum; by
+    /// default a numerical search of [`Self::limit`] ([`minimise_weight`]), for theories
+    /// without a closed form.
+    fn optimal_weight(&self) -> Result<(f64, f64), NoTheory> {
+        minimise_weight(|w| self.limit(w))
+    }
     /// The same theory with the estimator's ridge penalty replaced by `lambda` (for
     /// curves over λ).
     fn at_penalty(&self, lambda: f64) -> Result<Box<dyn CellTheory>, NoTheory> {
@@ -47,9 +51,20 @@ pub fn minimise_weight(f: impl Fn(f64) -> Result<f64, NoTheory>) -> Result<(f64,
     let best = values.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(99);
     let (mut a, mut b) = (grid[best.saturating_sub(1)], grid[(best + 1).min(99)]);
     let r = (5f64.sqrt() - 1.0) / 2.0;
+    // Golden section: the interior point kept from one step is an interior point of the
+    // next, so each step evaluates f once.
+    let (mut c, mut d) = (b - r * (b - a), a + r * (b - a));
+    let (mut fc, mut fd) = (f(c)?, f(d)?);
     for _ in 0..80 {
-        let (c, d) = (b - r * (b - a), a + r * (b - a));
-        if f(c)? < f(d)? { b = d } else { a = c }
+        if fc < fd {
+            (b, d, fd) = (d, c, fc);
+            c = b - r * (b - a);
+            fc = f(c)?;
+        } else {
+            (a, c, fc) = (c, d, fd);
+            d = a + r * (b - a);
+            fd = f(d)?;
+        }
     }
     let w = 0.5 * (a + b);
     Ok((w, f(w)?))

@@ -139,12 +139,6 @@ impl Cholesky {
     }
 }
 
-/// Solve A x = b for a symmetric positive definite A (lower triangle read) by one
-/// Cholesky factorization; callers use it only where A is known to be well conditioned.
-pub fn cholesky_solve(a: MatRef<'_, f64>, b: ColRef<'_, f64>, par: Par) -> Result<Col<f64>, CoreError> {
-    Ok(Cholesky::new(a, par)?.solve(b, par))
-}
-
 /// A thin SVD X = U diag(d) Vᵀ restricted to the numerical rank r.
 #[derive(Debug, Clone)]
 pub struct TruncatedSvd {
@@ -203,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn cholesky_solve_solves_and_rejects_indefinite() {
+    fn cholesky_solves_and_rejects_indefinite() {
         let x = Mat::from_fn(6, 4, |i, j| ((i * 4 + j) as f64).cos());
         let mut a = lower_product(
             x.transpose(),
@@ -216,13 +210,13 @@ mod tests {
             a[(i, i)] += 0.5;
         }
         let b = Col::from_fn(4, |i| i as f64 - 1.0);
-        let sol = cholesky_solve(a.as_ref(), b.as_ref(), Par::Seq).unwrap();
+        let chol = Cholesky::new(a.as_ref(), Par::Seq).unwrap();
+        let sol = chol.solve(b.as_ref(), Par::Seq);
         // Check against the full symmetric matrix (only the lower triangle was read).
         let full = Mat::from_fn(4, 4, |i, j| if i >= j { a[(i, j)] } else { a[(j, i)] });
         let back = matvec(full.as_ref(), sol.as_ref(), Par::Seq);
         assert!((&back - &b).norm_l2() < 1e-12);
         // tr(A⁻¹) from the factor equals the trace of the inverse of the full matrix.
-        let chol = Cholesky::new(a.as_ref(), Par::Seq).unwrap();
         let inv_trace: f64 = (0..4)
             .map(|i| {
                 let e = Col::from_fn(4, |k| if k == i { 1.0 } else { 0.0 });
@@ -231,6 +225,6 @@ mod tests {
             .sum();
         assert!((chol.inverse_trace(Par::Seq) - inv_trace).abs() < 1e-12 * inv_trace);
         let neg = Mat::from_fn(2, 2, |i, j| if i == j { -1.0 } else { 0.0 });
-        assert!(cholesky_solve(neg.as_ref(), Col::<f64>::zeros(2).as_ref(), Par::Seq).is_err());
+        assert!(Cholesky::new(neg.as_ref(), Par::Seq).is_err());
     }
 }
