@@ -361,8 +361,29 @@ pub fn evaluate(dir: &Path, report: &Report, metrics: &[String]) -> Result<Vec<V
     let summary = crate::output::read_parquet(&dir.join("summary.parquet"))?;
     let runs_path = dir.join("runs.parquet");
     let runs = if runs_path.is_file() { Some(compare::load(dir)?) } else { None };
-    let scenario = dir.join("scenario.toml");
+    let scenario = SavedScenario { path: dir.join("scenario.toml"), resolved: std::cell::OnceCell::new() };
     report.claims.iter().map(|c| evaluate_one(c, &summary, runs.as_ref(), metrics, &scenario)).collect()
+}
+
+/// The run's saved scenario.toml, resolved at most once per evaluation and only when a
+/// claim about the theory's optima needs it.
+struct SavedScenario {
+    path: std::path::PathBuf,
+    resolved: std::cell::OnceCell<Option<collapse_core::spec::ResolvedScenario>>,
+}
+
+impl SavedScenario {
+    /// The resolved scenario, or None when the run has no scenario.toml.
+    fn get(&self) -> Result<Option<&collapse_core::spec::ResolvedScenario>> {
+        if let Some(s) = self.resolved.get() {
+            return Ok(s.as_ref());
+        }
+        let loaded = match self.path.to_str().filter(|_| self.path.is_file()) {
+            Some(path) => Some(crate::load_scenario(path, &[])?),
+            None => None,
+        };
+        Ok(self.resolved.get_or_init(|| loaded).as_ref())
+    }
 }
 
 fn evaluate_one(
@@ -370,7 +391,7 @@ fn evaluate_one(
     summary: &DataFrame,
     runs: Option<&DataFrame>,
     metrics: &[String],
-    scenario: &Path,
+    scenario: &SavedScenario,
 ) -> Result<Verdict> {
     let metric = c.metric.clone().or_else(|| metrics.first().cloned()).unwrap_or_else(|| "risk".into());
     let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
@@ -756,7 +777,7 @@ fn pair_cells(
 }
 
 /// `theory-optimum`: the optimal constant weight of each selected cell's theory.
-fn theory_optimum(c: &Claim, scenario: &Path) -> Result<Verdict> {
+fn theory_optimum(c: &Claim, scenario: &SavedScenario) -> Result<Verdict> {
     let verdict = |holds: Option<bool>, detail: String| Verdict { claim: c.claim.clone(), holds, detail };
     let Some(optima) = cell_optima(scenario, &c.selection, c.lambda)? else {
         return Ok(verdict(None, "needs the run's scenario.toml".into()));
@@ -798,14 +819,13 @@ struct CellOptima {
 /// The optimal weights of the cells of the run's `scenario` (its saved scenario.toml)
 /// that `selection` selects, at ridge penalty `lambda` when given; `None` without the file.
 fn cell_optima(
-    scenario: &Path,
+    scenario: &SavedScenario,
     selection: &BTreeMap<String, Value>,
     lambda: Option<f64>,
 ) -> Result<Option<CellOptima>> {
-    let Some(path) = scenario.to_str().filter(|_| scenario.is_file()) else {
+    let Some(s) = scenario.get()? else {
         return Ok(None);
     };
-    let s = crate::load_scenario(path, &[])?;
     let mut out = CellOptima { values: BTreeMap::new(), reasons: std::collections::BTreeSet::new() };
     for cell in &s.cells {
         let selected = selection.iter().all(|(column, wanted)| {

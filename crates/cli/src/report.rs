@@ -1,5 +1,6 @@
 //! Terminal reports: the final-iteration table and the best weight of a w sweep.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use collapse_core::results::{Summary, predicted};
@@ -134,23 +135,26 @@ pub fn best_w(s: &ResolvedScenario, summary: &Summary) -> Option<String> {
     Some(out)
 }
 
-/// Notes for the cells without a theory prediction: each distinct reason with how many
-/// (cell, metric) pairs it covers, so a null in `<metric>_theory` is never silent.
-pub fn theory_notes(s: &ResolvedScenario, theory: &[Vec<Result<Path, NoTheory>>]) -> String {
-    let mut reasons: Vec<(String, usize)> = Vec::new();
+/// Distinct reasons why (cell, metric) pairs have no theory prediction, with how many
+/// pairs each; and the number of pairs.
+pub fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<Path, NoTheory>>]) -> (BTreeMap<String, usize>, usize) {
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0;
     for (cell, preds) in s.cells.iter().zip(theory) {
         for (m, p) in cell.plan.metrics.iter().zip(preds) {
             total += 1;
             if let Err(r) = p {
-                let text = format!("{}: {r}", m.metric.name);
-                match reasons.iter_mut().find(|(t, _)| *t == text) {
-                    Some((_, n)) => *n += 1,
-                    None => reasons.push((text, 1)),
-                }
+                *reasons.entry(format!("{}: {r}", m.metric.name)).or_default() += 1;
             }
         }
     }
+    (reasons, total)
+}
+
+/// Notes for the cells without a theory prediction: each distinct reason with how many
+/// (cell, metric) pairs it covers, so a null in `<metric>_theory` is never silent.
+pub fn theory_notes(s: &ResolvedScenario, theory: &[Vec<Result<Path, NoTheory>>]) -> String {
+    let (reasons, total) = theory_gaps(s, theory);
     let mut out = String::new();
     for (text, n) in reasons {
         let _ = writeln!(out, "note: no theory for {n} of {total} (cell, metric) pairs ({text})");

@@ -174,19 +174,6 @@ fn data_files(s: &ResolvedScenario) -> Vec<Value> {
     seen.into_values().collect()
 }
 
-/// Distinct reasons why cells have no theory, with how many (cell, metric) pairs each.
-fn theory_gaps(s: &ResolvedScenario, theory: &[Vec<Result<TheoryPath, NoTheory>>]) -> Value {
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for (cell, preds) in s.cells.iter().zip(theory) {
-        for (m, p) in cell.plan.metrics.iter().zip(preds) {
-            if let Err(r) = p {
-                *reasons.entry(format!("{}: {r}", m.metric.name)).or_default() += 1;
-            }
-        }
-    }
-    json!(reasons)
-}
-
 /// How `collapse run` was asked to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {
@@ -298,7 +285,7 @@ fn manifest_base(
         "iterations": s.iterations,
         "output": {"runs": s.output.runs, "compression": s.output.compression},
         "rows": {"runs": rows, "summary": summary_rows},
-        "theory_missing": theory_gaps(s, theory),
+        "theory_missing": report::theory_gaps(s, theory).0,
     });
     match v {
         Value::Object(m) => m,

@@ -5,6 +5,7 @@
 //! that most of them get deep into resolution instead of failing on the first key.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
+use collapse_core::registry::Section;
 use collapse_core::spec::{apply_override, parse, resolve};
 use collapse_covariance as _;
 use collapse_estimators as _;
@@ -13,7 +14,8 @@ use collapse_protocols as _;
 use collapse_schedules as _;
 use proptest::prelude::*;
 
-const KEYS: &[&str] = &[
+/// Words that are not plugin parameters: the header, sections, output and report keys.
+const OTHER_KEYS: &[&str] = &[
     "name",
     "seed",
     "replicates",
@@ -34,24 +36,6 @@ const KEYS: &[&str] = &[
     "n",
     "p",
     "kind",
-    "lambda",
-    "w",
-    "k",
-    "noise_sd",
-    "synthetic_noise_sd",
-    "radius",
-    "spikes",
-    "rho",
-    "alpha",
-    "eigenvalues",
-    "vector",
-    "direction",
-    "share",
-    "directions",
-    "delta",
-    "path",
-    "projected_noise",
-    "fast_design",
     "runs",
     "compression",
     "claims",
@@ -59,45 +43,49 @@ const KEYS: &[&str] = &[
     "check",
     "param",
     "expect",
+    "where",
+    "within",
+    "against",
     "from",
     "to",
     "steps",
     "logspace",
-    "max_iterations",
-    "tolerance",
 ];
-const KINDS: &[&str] = &[
-    "ridge",
-    "min-norm",
-    "ols",
-    "pcr",
-    "irls",
-    "isotropic",
-    "spiked",
-    "equicorrelated",
-    "power-law",
-    "ar1",
-    "diagonal",
-    "random",
-    "aligned",
-    "fixed",
-    "constant",
-    "golden-ratio",
-    "dynamic",
-    "list",
-    "optimal",
-    "fresh-labels",
-    "fixed-labels",
-    "replace",
-    "accumulate",
-    "linear-gaussian",
-    "logistic",
-    "all",
-    "final",
-    "none",
-    "argmin",
-    "ones",
-];
+
+/// Values of `kind`-like keys that are not plugin names.
+const OTHER_KINDS: &[&str] = &["all", "final", "none", "argmin", "ones"];
+
+/// Every registered plugin's name, and every parameter name in their schemas, with the
+/// words above: a plugin added to any linked crate is fuzzed without editing this file.
+fn vocabulary() -> &'static (Vec<String>, Vec<String>) {
+    static WORDS: std::sync::OnceLock<(Vec<String>, Vec<String>)> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut kinds: Vec<String> = OTHER_KINDS.iter().map(|k| k.to_string()).collect();
+        let mut keys: Vec<String> = OTHER_KEYS.iter().map(|k| k.to_string()).collect();
+        for section in Section::ALL {
+            for name in section.plugin_names().unwrap() {
+                kinds.push(name.to_string());
+                let schema = section.schema(name).unwrap();
+                if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+                    keys.extend(props.keys().cloned());
+                }
+            }
+        }
+        for words in [&mut kinds, &mut keys] {
+            words.sort();
+            words.dedup();
+        }
+        (kinds, keys)
+    })
+}
+
+fn kinds() -> Vec<String> {
+    vocabulary().0.clone()
+}
+
+fn keys() -> Vec<String> {
+    vocabulary().1.clone()
+}
 
 /// A TOML value from the vocabulary: numbers near the boundaries, names, lists, sweeps.
 fn value() -> impl Strategy<Value = String> {
@@ -107,13 +95,13 @@ fn value() -> impl Strategy<Value = String> {
             "-inf", "2.5", "100000", "true", "false"
         ])
         .prop_map(str::to_string),
-        prop::sample::select(KINDS).prop_map(|k| format!("\"{k}\"")),
+        prop::sample::select(kinds()).prop_map(|k| format!("\"{k}\"")),
         "[a-z\\-]{0,8}".prop_map(|s| format!("\"{s}\"")),
     ];
     leaf.prop_recursive(2, 8, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
-            (prop::sample::select(KEYS), inner.clone(), prop::sample::select(KEYS), inner)
+            (prop::sample::select(keys()), inner.clone(), prop::sample::select(keys()), inner)
                 .prop_map(|(a, x, b, y)| format!("{{ {a} = {x}, {b} = {y} }}")),
         ]
     })
@@ -130,11 +118,9 @@ fn document() -> impl Strategy<Value = String> {
         )
     });
     let section = (
-        prop::sample::select(
-            &["family", "signal", "covariance", "estimator", "schedule", "protocol", "policy", "output"][..],
-        ),
-        prop::sample::select(KINDS),
-        prop::collection::vec((prop::sample::select(KEYS), value()), 0..3),
+        prop::sample::select(Section::ALL.iter().map(|s| s.name()).chain(["output"]).collect::<Vec<_>>()),
+        prop::sample::select(kinds()),
+        prop::collection::vec((prop::sample::select(keys()), value()), 0..3),
     )
         .prop_map(|(s, k, kv)| {
             let mut t = format!("[{s}]\nkind = \"{k}\"\n");
@@ -179,7 +165,7 @@ proptest! {
 
     #[test]
     fn generated_overrides_never_panic(
-        key in prop::collection::vec(prop::sample::select(KEYS), 1..4),
+        key in prop::collection::vec(prop::sample::select(keys()), 1..4),
         v in value(),
     ) {
         let text = "name = \"fuzz\"\nreplicates = 2\niterations = 2\n[design]\nn = 8\np = 6\n[estimator]\nkind = \"ridge\"\nlambda = 0.1\n[schedule]\nkind = \"constant\"\nw = 0.5\n";

@@ -149,3 +149,21 @@ fn a_killed_run_resumes_to_identical_output() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["resumed"], true);
 }
+
+/// A run that reads a data table merges too: the parts' saved scenario keeps the path as
+/// first written (relative to the registered scenario), and the pinned hash names the
+/// shipped table.
+#[test]
+fn a_sharded_data_table_run_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let sharded = dir.path().join("sharded");
+    let small = ["--set", "replicates=4", "--set", "iterations=10", "-q"];
+    ok(run(&[&["run", "real-data", "--out", whole.to_str().unwrap()], &small[..]].concat(), &[]));
+    for shard in ["1/2", "2/2"] {
+        let args = [&["run", "real-data", "--out", sharded.to_str().unwrap(), "--shard", shard], &small[..]].concat();
+        ok(run(&args, &[]));
+    }
+    ok(run(&["merge", sharded.to_str().unwrap(), "-q"], &[]));
+    same_outputs(&whole, &sharded);
+}

@@ -94,9 +94,7 @@ impl FreshDesign {
 impl Protocol for FreshDesign {
     /// Validate the cell and declare the plan.
     fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
-        let reg = LabelMixing::regression(cell)?;
-        cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
-        crate::mixing::reject_tuned_penalty(cell)?;
+        crate::mixing::check_fit(cell)?;
         if self.drop_synthetic_only && self.mixed_rows(cell.n) == 0 {
             return Err(CoreError::config(
                 "protocol.pi",
@@ -252,24 +250,32 @@ impl Trajectory for FreshTrajectory<'_> {
         let (rows, mixed) = self.design.rows_at(t, self.n);
         let w = if t == 0 { 1.0 } else { w };
         let labels = if t == 0 { draw.real.clone() } else { self.labels(t, w, &draw, rows, mixed)? };
-        let fit = if self.pool.is_none() {
-            self.fit_newest(t, &draw, rows, &labels)?
-        } else {
-            let retention = match (t, self.policy.retention(t.max(1), self.n)) {
-                (0, Retention::Pool { .. }) => Retention::Pool { newest: 1.0 },
-                (_, r) => r,
-            };
-            let block = Block { rows: Rows::Drawn(draw.x.clone()), count: rows, labels: labels.clone() };
-            if let Some(pool) = self.pool.as_mut() {
+        let pooled = match self.pool.as_mut() {
+            None => None,
+            Some(pool) => {
+                let retention = match (t, self.policy.retention(t.max(1), self.n)) {
+                    (0, Retention::Pool { .. }) => Retention::Pool { newest: 1.0 },
+                    (_, r) => r,
+                };
+                let block = Block { rows: Rows::Drawn(draw.x.clone()), count: rows, labels: labels.clone() };
                 pool.push(block, retention, self.par)?;
-            }
-            match (t, self.pool.as_ref()) {
                 // The first fit is the same whatever is kept later.
-                (0, _) | (_, None) => self.fit_newest(t, &draw, rows, &labels)?,
-                (_, Some(pool)) => {
-                    pool.fit(self.estimator, self.reg.likelihood(), self.beta_hat.as_ref(), &self.streams, t, self.par)?
+                match t {
+                    0 => None,
+                    _ => Some(pool.fit(
+                        self.estimator,
+                        self.reg.likelihood(),
+                        self.beta_hat.as_ref(),
+                        &self.streams,
+                        t,
+                        self.par,
+                    )?),
                 }
             }
+        };
+        let fit = match pooled {
+            Some(fit) => fit,
+            None => self.fit_newest(t, &draw, rows, &labels)?,
         };
         let mut scores = vec![0.0; self.exact_slots.len()];
         self.reg.score(fit.as_ref(), self.beta.as_ref(), self.covariance, &mut scores)?;

@@ -124,9 +124,7 @@ impl LabelMixing {
 impl Protocol for LabelMixing {
     /// Validate the cell and declare the plan.
     fn plan(&self, cell: &CellView<'_>) -> Result<Plan, CoreError> {
-        let reg = Self::regression(cell)?;
-        cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
-        reject_tuned_penalty(cell)?;
+        check_fit(cell)?;
         if self.path == Path::Spectral
             && let Err(why) = Self::spectral_possible(cell)
         {
@@ -395,6 +393,14 @@ impl Trajectory for RefitTrajectory<'_> {
         };
         write_slots(out, &scores, &self.exact_slots, exact_risk)
     }
+}
+
+/// Check that the cell has a regression family its estimator can fit, for protocols
+/// that fit the cell's own estimator (and tune no penalty).
+pub(crate) fn check_fit(cell: &CellView<'_>) -> Result<(), CoreError> {
+    let reg = LabelMixing::regression(cell)?;
+    cell.estimator.supports(reg.likelihood()).map_err(|m| CoreError::config("estimator.kind", m))?;
+    reject_tuned_penalty(cell)
 }
 
 /// Protocols that do not tune a penalty from their theory refuse `tuned-ridge` (it has no

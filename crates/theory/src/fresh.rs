@@ -260,7 +260,7 @@ impl FreshRidge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::{fresh_covariates_isotropic, fresh_covariates_isotropic_limit, partial_labels_limit};
+    use crate::limits::fresh_covariates_isotropic;
     use approx::assert_relative_eq;
 
     fn rows(rows: usize, mixed: usize, w: f64) -> FreshRows {
@@ -281,15 +281,13 @@ mod tests {
         Ok(())
     }
 
+    /// The exact step at n rows and p = 2n columns approaches the limit step like 1/n (the
+    /// limit's closed form, `partial_labels_limit`, is pinned by hand-computed values in
+    /// limits.rs).
     #[test]
-    fn limits_reproduce_the_closed_forms_and_the_exact_steps_converge() -> Result<(), TheoryError> {
+    fn exact_steps_converge_to_the_limit_step() -> Result<(), TheoryError> {
         for (pi, w) in [(1.0, 0.618), (0.5, 1.0), (0.5, 0.618), (0.0, 0.4), (0.25, 0.3)] {
             let s = fresh_limit_step(2.0, pi, w, 1.0, 1.0)?;
-            assert_relative_eq!(
-                fresh_stationary(s, 1.0)?,
-                partial_labels_limit(2.0, 1.0, 1.0, w, pi)?,
-                max_relative = 1e-14
-            );
             // The exact step at n, p = 2n approaches the limit like 1/n.
             let gap = |n: usize| -> Result<f64, TheoryError> {
                 let m = (pi * n as f64).round() as usize;
@@ -299,11 +297,6 @@ mod tests {
             let (g1, g2) = (gap(100)?, gap(1000)?);
             assert!(g2 < g1 / 5.0 && g2 < 5e-3, "pi = {pi}, w = {w}: {g1} then {g2}");
         }
-        assert_relative_eq!(
-            fresh_stationary(fresh_limit_step(2.0, 1.0, 0.618, 1.0, 1.0)?, 1.0)?,
-            fresh_covariates_isotropic_limit(2.0, 1.0, 1.0, 0.618)?,
-            max_relative = 1e-14
-        );
         Ok(())
     }
 

@@ -447,12 +447,8 @@ pub fn partial_labels_limit(gamma: f64, r2: f64, sigma2: f64, w: f64, pi: f64) -
     if gamma <= 1.0 {
         return Err(TheoryError::OutOfDomain { reason: "fresh-covariate limits require gamma > 1" });
     }
-    let v = 1.0 - w;
-    let d1 = pi * v + (1.0 - pi);
-    let d2 = pi * v * v + (1.0 - pi);
-    let nu = pi * (w * w + v * v) + (1.0 - pi);
-    let q = (d2 - d1 * d1 / gamma) / (gamma - 1.0);
-    Ok((r2 * (1.0 - 1.0 / gamma) + nu * sigma2 / (gamma - 1.0)) / (1.0 - q))
+    // The stationary value of the limit step with equal real and synthetic noise.
+    crate::fresh::fresh_stationary(crate::fresh::fresh_limit_step(gamma, pi, w, sigma2, sigma2)?, r2)
 }
 
 /// Node count cap for [`isotropic_path`]'s quadrature (see its docs).

@@ -111,18 +111,10 @@ impl Population {
     /// GLM's excess loss of an estimate b against the population fit a
     /// (docs/weighted.md §5).
     pub fn mean_over_rows(&self, a: ColRef<'_, f64>, b: ColRef<'_, f64>, loss: impl Fn(f64, f64) -> f64) -> f64 {
-        let rows = self.x.nrows();
-        let total: f64 = (0..rows)
-            .map(|i| {
-                let (mut u, mut v) = (0.0, 0.0);
-                for j in 0..self.x.ncols() {
-                    u += self.x[(i, j)] * a[j];
-                    v += self.x[(i, j)] * b[j];
-                }
-                loss(u, v)
-            })
-            .sum();
-        total / rows as f64
+        let u = crate::spectral::linalg::matvec(self.x.as_ref(), a, faer::Par::Seq);
+        let v = crate::spectral::linalg::matvec(self.x.as_ref(), b, faer::Par::Seq);
+        let total: f64 = u.iter().zip(v.iter()).map(|(&u, &v)| loss(u, v)).sum();
+        total / self.x.nrows() as f64
     }
 }
 
