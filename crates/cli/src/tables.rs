@@ -122,12 +122,8 @@ fn load(path: &str, base: &Base, field: &str) -> Result<String> {
     if df.height() == 0 {
         return Err(UserError::new(format!("{field}: `{shown}` has no rows; a data table needs at least one")).into());
     }
-    let table = if names.is_empty() {
-        // Only non-numeric columns: an empty numeric table, so naming any column explains why.
-        DataTable::new(field, path, &hash, vec![], vec![]).map(|t| t.with_non_numeric(bad.clone()))
-    } else {
-        DataTable::new(field, path, &hash, names, columns).map(|t| t.with_non_numeric(bad.clone()))
-    };
+    // With only non-numeric columns `names` is empty and the error below explains why.
+    let table = DataTable::new(field, path, &hash, names, columns).map(|t| t.with_non_numeric(bad.clone()));
     match table {
         Ok(t) => {
             register_table(t);

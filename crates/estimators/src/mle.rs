@@ -83,8 +83,8 @@ mod tests {
     use collapse_core::SquaredError;
     use collapse_core::faer::{Mat, Par};
 
-    /// On Gaussian labels the MLE is weighted least squares: y = 2x exactly recovered,
-    /// and with weights (1, 3) on inconsistent rows the weighted mean slope.
+    /// On Gaussian labels the MLE is weighted least squares: on one intercept column with
+    /// labels (1, 5) and weights (1, 3), the weighted mean (1 + 15)/4 = 4.
     #[test]
     fn weighted_least_squares_by_hand() {
         let x = Mat::from_fn(2, 1, |_, _| 1.0);

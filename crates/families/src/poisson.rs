@@ -190,6 +190,14 @@ mod tests {
         // β̂ = β: exactly zero.
         Poisson.score(beta.as_ref(), beta.as_ref(), &cov, &mut out).unwrap();
         assert!(out[1].abs() < 1e-300 && out[0].abs() < 1e-300, "{out:?}");
+        // β̂ = β + δ, δ small: ½ δᵀIδ with I = E[e^{xᵀβ} x xᵀ] = e^{βᵀΣβ/2}(Σ + Σββᵀ Σ) (the
+        // e^{xᵀβ}-tilted law of x has mean Σβ and covariance Σ); relative error O(|δ|).
+        let delta = col(&[1e-4, -2e-4]);
+        let near = col(&[beta[0] + delta[0], beta[1] + delta[1]]);
+        Poisson.score(near.as_ref(), beta.as_ref(), &cov, &mut out).unwrap();
+        let b_sigma_d = cov.bilinear(beta.as_ref(), delta.as_ref());
+        let half_fisher = 0.5 * (0.5 * s11).exp() * (cov.quad_form(delta.as_ref()) + b_sigma_d * b_sigma_d);
+        assert!((out[1] - half_fisher).abs() < 1e-3 * half_fisher, "{} vs {half_fisher}", out[1]);
     }
 
     /// Label means and variances are e^η (z-scores), and draws are monotone in η.
