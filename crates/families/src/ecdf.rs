@@ -109,21 +109,11 @@ pub fn ks_to_normal(u: &[f64], cum: &[f64]) -> f64 {
 }
 
 impl Ecdf {
-    /// a_t along a schedule (docs/families.md §3.3).
+    /// a_t along a schedule (docs/families.md §3.3): a share 1 − 1/m of the previous
+    /// fit's variance survives resampling m synthetic samples, k = n/m.
     fn factors(weights: &[f64], sizes: SampleSizes) -> Vec<f64> {
         let (n, m) = (sizes.real as f64, sizes.synthetic as f64);
-        let mut a = 1.0;
-        weights
-            .iter()
-            .enumerate()
-            .map(|(t, &w)| {
-                if t > 0 {
-                    let q = (1.0 - w) * (1.0 - w);
-                    a = w * w + q * ((1.0 - 1.0 / m) * a + n / m);
-                }
-                a
-            })
-            .collect()
+        collapse_theory::variance_factors_keep(weights, n / m, 1.0 - 1.0 / m)
     }
 
     fn sd(covariance: &dyn Covariance) -> f64 {
@@ -248,8 +238,7 @@ impl CellTheory for EcdfTheory {
             return Err(NoTheory::new("the stationary limit needs 0 < w ≤ 1"));
         }
         let (n, m) = (self.sizes.real as f64, self.sizes.synthetic as f64);
-        let q = (1.0 - w) * (1.0 - w);
-        let a = (w * w + q * n / m) / (1.0 - q * (1.0 - 1.0 / m));
+        let a = collapse_theory::variance_limit_keep(w, n / m, 1.0 - 1.0 / m);
         Ok(a * self.sd / (n * std::f64::consts::PI.sqrt()))
     }
 }

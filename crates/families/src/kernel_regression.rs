@@ -288,15 +288,15 @@ pub struct KernelTheory {
 
 impl CellTheory for KernelTheory {
     fn paths(&self, weights: &[f64]) -> Vec<Result<Path, NoTheory>> {
-        let (mut b, mut v) = (1.0, 1.0);
+        let v = collapse_theory::variance_factors_keep(weights, self.k, self.rho);
+        let mut b = 1.0;
         let path = weights
             .iter()
+            .zip(&v)
             .enumerate()
-            .map(|(t, &w)| {
+            .map(|(t, (&w, &v))| {
                 if t > 0 {
-                    let q = (1.0 - w) * (1.0 - w);
                     b = 1.0 + (1.0 - w) * b;
-                    v = w * w + q * (self.rho * v + self.k);
                 }
                 Some(b * b * self.ib + v * self.iv)
             })
@@ -308,8 +308,7 @@ impl CellTheory for KernelTheory {
         if !(w > 0.0 && w <= 1.0) {
             return Err(NoTheory::new("the stationary limit needs 0 < w ≤ 1"));
         }
-        let q = (1.0 - w) * (1.0 - w);
-        let v = (w * w + q * self.k) / (1.0 - self.rho * q);
+        let v = collapse_theory::variance_limit_keep(w, self.k, self.rho);
         Ok(self.ib / (w * w) + v * self.iv)
     }
 }

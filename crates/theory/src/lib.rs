@@ -41,7 +41,8 @@ pub use limits::{
 };
 pub use mixing::{
     GOLDEN_W, c, c_k, c_t, dynamic_weights, fixed_labels_factor, fixed_labels_factor_limit, fixed_labels_factors,
-    optimal_w_noise_ratio, pooled_variance_factors, variance_factors, variance_factors_with_noise_ratio,
+    optimal_w_noise_ratio, pooled_variance_factors, variance_factors, variance_factors_keep,
+    variance_factors_with_noise_ratio, variance_limit_keep,
 };
 pub use optimal::{OptimalPoint, optimal_w, optimal_w_curve};
 pub use spectrum::{

@@ -95,6 +95,35 @@ pub fn variance_factors_with_noise_ratio(weights: &[f64], k: f64) -> Vec<f64> {
     out
 }
 
+/// The variance factor when only a share `keep` of the previous fit's variance survives in
+/// the next round's synthetic data (the ECDF's m-sample resampling, docs/families.md §3.3;
+/// the kernel smoother's re-smoothing ρ, docs/families.md §4.2):
+/// `a_0 = 1`, `a_t = w_t² + (1−w_t)²(keep·a_{t−1} + k)`. `keep = 1` is
+/// [`variance_factors_with_noise_ratio`].
+#[must_use]
+pub fn variance_factors_keep(weights: &[f64], k: f64, keep: f64) -> Vec<f64> {
+    let mut a = 1.0;
+    weights
+        .iter()
+        .enumerate()
+        .map(|(t, &w)| {
+            if t > 0 {
+                let q = (1.0 - w) * (1.0 - w);
+                a = w * w + q * (keep * a + k);
+            }
+            a
+        })
+        .collect()
+}
+
+/// The stationary value of [`variance_factors_keep`] at constant `w`:
+/// `(w² + (1−w)²k)/(1 − keep·(1−w)²)`.
+#[must_use]
+pub fn variance_limit_keep(w: f64, k: f64, keep: f64) -> f64 {
+    let q = (1.0 - w) * (1.0 - w);
+    (w * w + q * k) / (1.0 - keep * q)
+}
+
 /// Greedy (one-step optimal) min-norm schedule `w_0 = 1`, `w_t = (1 + w_{t−1})/(2 + w_{t−1})`
 /// (docs/fresh-labels.md §4). Returns `iterations + 1` weights `w_0, …, w_iterations`.
 ///
@@ -203,6 +232,24 @@ mod tests {
     use super::*;
     use approx::assert_relative_eq;
     use proptest::prelude::*;
+
+    /// keep = 1 is the noise-ratio recursion; at constant w the recursion converges to
+    /// its stationary value; keep < 1 damps the feedback (smaller factor).
+    #[test]
+    fn variance_with_a_kept_share() {
+        let weights = [1.0, 0.3, 0.5, 0.618, 0.9];
+        for (a, b) in
+            variance_factors_keep(&weights, 0.7, 1.0).iter().zip(variance_factors_with_noise_ratio(&weights, 0.7))
+        {
+            assert_relative_eq!(*a, b, max_relative = 1e-14);
+        }
+        for keep in [1.0, 0.723, 0.99] {
+            let path = variance_factors_keep(&[0.618; 400], 1.0, keep);
+            assert_relative_eq!(*path.last().unwrap(), variance_limit_keep(0.618, 1.0, keep), max_relative = 1e-12);
+        }
+        assert_relative_eq!(variance_limit_keep(0.618, 1.0, 1.0), c_k(0.618, 1.0), max_relative = 1e-14);
+        assert!(variance_limit_keep(0.618, 1.0, 0.723) < variance_limit_keep(0.618, 1.0, 1.0));
+    }
 
     /// The general recursion reproduces the constant-w closed form, and w = 0 gives 1 + t.
     #[test]
